@@ -1,0 +1,194 @@
+"""Build the training corpus the repo ships (`data/corpus.jsonl.gz`) from public sets and our own text.
+
+`coach data build` runs this once against ../shared/data; `coach train` then needs only the repo.
+Public sets are mapped to our labels by `label_mappings.json` (weak '~' mappings get a low weight),
+capped per class to keep the corpus compact, and a slice of each is held out for validation
+together with the hand-written validation lines.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import random
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bot.labels import COMPLAINTS, TONES
+
+LONG_TO_SHORT = {
+    "billing_charge": "billing", "refund": "refund", "delivery_shipping": "delivery",
+    "wrong_or_missing_item": "wrong_item", "product_defect_quality": "product_quality",
+    "staff_behaviour": "staff_attitude", "technical_website_app": "technical", "account_access": "account_access",
+    "cancellation": "cancellation", "wait_time_no_response": "wait_time", "complaint_unspecified": "other_complaint",
+    "none_other": "none",
+}
+WEAK_WEIGHT = 0.3
+HANDWRITTEN_WEIGHT = 2.0  # in-domain support chat: worth more than Reddit or synthetic intents
+
+
+@dataclass
+class Example:
+    text: str
+    lang: str
+    tone: str | None
+    complaint: str | None
+    split: str
+    source: str
+    tone_w: float = 1.0
+    complaint_w: float = 1.0
+
+
+def _mapped(label: str | None) -> tuple[str | None, float]:
+    if label is None:
+        return None, 0.0
+    weak = label.endswith("~")
+    label = label.rstrip("~")
+    if label.startswith("negative("):
+        return "frustrated", WEAK_WEIGHT
+    label = LONG_TO_SHORT.get(label, label)
+    return label, (WEAK_WEIGHT if weak else 1.0)
+
+
+def _resolve_multi(labels: list[str], mapping: dict[str, str | None], order: list[str]) -> str | None:
+    mapped = [mapping.get(label) for label in labels]
+    mapped = [m for m in mapped if m]
+    if not mapped:
+        return None
+    # strong labels win over weak ones; among equals, the mapping file's precedence order
+    strong = [m for m in mapped if not m.endswith("~")]
+    pool = strong or mapped
+    return min(pool, key=lambda m: order.index(m.rstrip("~")))
+
+
+def _rows(path: Path) -> Iterator[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        yield from csv.DictReader(handle)
+
+
+def _public_examples(shared: Path, mappings: dict) -> Iterator[Example]:
+    tone_maps, comp_maps = mappings["tone"], mappings["complaint_type"]
+    order = mappings["conventions"]["multi-label resolution"]
+
+    def tone_of(dataset: str, raw: str) -> tuple[str | None, float]:
+        spec = tone_maps[dataset]
+        labels = raw.split("|") if spec.get("multi") else [raw]
+        return _mapped(_resolve_multi(labels, spec["map"], order))
+
+    for row in _rows(shared / "banking77" / "banking77.csv"):
+        spec = comp_maps["banking77"]
+        label, w = _mapped(spec["map"].get(row["label"], spec["default"]))
+        yield Example(row["text"], "en", None, label, "train", "banking77", 0.0, w)
+    for row in _rows(shared / "bitext_customer_support" / "bitext_customer_support.csv"):
+        spec = comp_maps["bitext_customer_support"]
+        label, w = _mapped(spec["map"].get(row["intent"], spec["default"]))
+        tone, tw = (("abusive", 0.5) if row["offensive_W"] == "1" else (None, 0.0))
+        yield Example(row["text"], "en", tone, label, "train", "bitext", tw, w)
+    for row in _rows(shared / "nlupp" / "nlupp.csv"):
+        intents = set(row["intents"].split("|"))
+        label = comp_maps["nlupp"]["default"]
+        for needed, target in comp_maps["nlupp"]["rules"]:
+            if set(needed) <= intents:
+                label = target
+                break
+        label, w = _mapped(label)
+        yield Example(row["text"], "en", None, label, "train", "nlupp", 0.0, w)
+    for row in _rows(shared / "goemotions" / "goemotions.csv"):
+        tone, w = tone_of("goemotions", row["labels"])
+        # Reddit chatter is not a complaint to a support team: a weak 'none' for calm rows
+        comp, cw = (("none", WEAK_WEIGHT) if tone in ("neutral", "positive") else (None, 0.0))
+        yield Example(row["text"], "en", tone, comp, "train", "goemotions", w, cw)
+    for row in _rows(shared / "xed" / "xed.csv"):
+        tone, w = tone_of("xed", row["labels"])
+        yield Example(row["text"], "en", tone, None, "train", "xed", w, 0.0)
+    for row in _rows(shared / "davidson_offensive" / "davidson_offensive.csv"):
+        tone = "abusive" if row["label"] in ("hate_speech", "offensive_language") else None
+        yield Example(row["text"], "en", tone, None, "train", "davidson", 0.5 if tone else 0.0, 0.0)
+    for row in _rows(shared / "cedr" / "cedr.csv"):
+        tone, w = tone_of("cedr", row["labels"])
+        yield Example(row["text"], "ru", tone, None, "train", "cedr", w, 0.0)
+    for row in _rows(shared / "ru_goemotions" / "ru_goemotions.csv"):
+        tone, w = tone_of("ru_goemotions", row["labels"])
+        comp, cw = (("none", WEAK_WEIGHT) if tone in ("neutral", "positive") else (None, 0.0))
+        yield Example(row["text"], "ru", tone, comp, "train", "ru_goemotions", w, cw)
+    for row in _rows(shared / "cold_offensive_zh" / "cold_offensive_zh.csv"):
+        if row["label_name"] == "offensive":
+            yield Example(row["text"], "zh", "abusive", None, "train", "cold_zh", 0.5, 0.0)
+
+
+# per (source, head label) cap on training rows; keeps the corpus small and the classes balanced
+CAPS = {"banking77": 700, "bitext": 500, "nlupp": 200, "goemotions": 2200, "xed": 700, "davidson": 1500,
+        "cedr": 1200, "ru_goemotions": 900, "cold_zh": 1500}
+VAL_PER_SOURCE = {"banking77": 500, "bitext": 300, "goemotions": 600, "cedr": 300, "ru_goemotions": 200,
+                  "davidson": 200, "cold_zh": 200}
+
+
+def _handwritten(directory: Path) -> Iterator[Example]:
+    for path in sorted(directory.glob("*.jsonl")):
+        if path.name.startswith("translation_source"):
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            obj = json.loads(line)
+            tone, comp = obj.get("tone"), obj.get("complaint")
+            if tone is not None and tone not in TONES or comp is not None and comp not in COMPLAINTS:
+                raise ValueError(f"{path.name}: bad label in {line[:80]}")
+            source = obj.get("source", "handwritten")
+            weight = HANDWRITTEN_WEIGHT if source == "handwritten" else 1.0
+            yield Example(obj["text"], obj["lang"], tone, comp, obj.get("split", "train"), source,
+                          weight if tone else 0.0, weight if comp else 0.0)
+
+
+def build_corpus(shared: Path, handwritten: Path, seed: int = 13) -> list[Example]:
+    rng = random.Random(seed)
+    mappings = json.loads((shared / "label_mappings.json").read_text())
+    grouped: dict[str, list[Example]] = defaultdict(list)
+    seen: set[str] = set()
+    for example in _public_examples(shared, mappings):
+        key = example.text.strip().lower()
+        if not key or key in seen or (example.tone is None and example.complaint is None):
+            continue
+        seen.add(key)
+        grouped[example.source].append(example)
+    corpus: list[Example] = []
+    for source, examples in sorted(grouped.items()):
+        rng.shuffle(examples)
+        n_val = VAL_PER_SOURCE.get(source, 0)
+        for example in examples[:n_val]:
+            example.split = "val"
+            corpus.append(example)
+        per_class: Counter[str] = Counter()
+        for example in examples[n_val:]:
+            label = example.complaint if example.complaint and example.complaint_w >= 1 else example.tone
+            label = label or example.complaint or "?"
+            if per_class[label] >= CAPS.get(source, 1000):
+                continue
+            per_class[label] += 1
+            corpus.append(example)
+    own = list(_handwritten(handwritten))
+    own_keys = {e.text.strip().lower() for e in own}
+    corpus = [e for e in corpus if e.text.strip().lower() not in own_keys] + own
+    return corpus
+
+
+def write_corpus(examples: list[Example], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8", compresslevel=9) as handle:
+        for example in examples:
+            handle.write(json.dumps(asdict(example), ensure_ascii=False) + "\n")
+
+
+def read_corpus(path: Path) -> list[Example]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
+        return [Example(**json.loads(line)) for line in handle if line.strip()]
+
+
+def summarise(examples: list[Example]) -> dict[str, dict[str, int]]:
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    for e in examples:
+        out[e.split][f"{e.lang}:{e.source}"] += 1
+    return {k: dict(sorted(v.items())) for k, v in out.items()}

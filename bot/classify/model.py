@@ -1,0 +1,89 @@
+"""Trainable heads on top of the frozen encoder, and how a model version is saved and loaded.
+
+A model version is a folder `models/<version>/` with `heads.safetensors` (a few MB), `config.json`
+(labels, sizes, temperatures, the encoder's sha256) and `metrics.json`; `models/CURRENT` names the
+version the bot serves, so versions sit side by side and switching back is one line.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from bot.classify.encoder import EMBEDDING_DIM, EXPECTED_SHA256
+from bot.labels import COMPLAINTS, TONES
+
+
+@dataclass
+class HeadsConfig:
+    version: str
+    tones: list[str] = field(default_factory=lambda: list(TONES))
+    complaints: list[str] = field(default_factory=lambda: list(COMPLAINTS))
+    buckets: int = 1 << 15
+    ngram_dim: int = 64
+    hidden: int = 256
+    dropout: float = 0.2
+    temperatures: dict[str, float] = field(default_factory=lambda: {"tone": 1.0, "complaint": 1.0})
+    encoder_sha256: str = EXPECTED_SHA256
+    trained_on: dict[str, int] = field(default_factory=dict)
+    seed: int = 13
+
+    def labels(self, head: str) -> list[str]:
+        return self.tones if head == "tone" else self.complaints
+
+
+class RecoveryHeads(nn.Module):
+    """Sentence embedding + bag of hashed char n-grams -> shared layer -> tone and complaint logits."""
+
+    def __init__(self, config: HeadsConfig):
+        super().__init__()
+        self.config = config
+        self.ngrams = nn.EmbeddingBag(config.buckets, config.ngram_dim, mode="sum")
+        self.trunk = nn.Sequential(
+            nn.Linear(EMBEDDING_DIM + config.ngram_dim, config.hidden), nn.GELU(), nn.Dropout(config.dropout)
+        )
+        self.tone = nn.Linear(config.hidden, len(config.tones))
+        self.complaint = nn.Linear(config.hidden, len(config.complaints))
+
+    def forward(self, embeddings: torch.Tensor, ngram_ids: torch.Tensor, ngram_offsets: torch.Tensor,
+                ngram_weights: torch.Tensor) -> dict[str, torch.Tensor]:
+        bag = self.ngrams(ngram_ids, ngram_offsets, per_sample_weights=ngram_weights)
+        hidden = self.trunk(torch.cat([embeddings, bag], dim=1))
+        return {"tone": self.tone(hidden), "complaint": self.complaint(hidden)}
+
+
+def save_heads(model: RecoveryHeads, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state["ngrams.weight"] = state["ngrams.weight"].half()  # the big table: fp16 keeps a version small
+    save_file(state, str(directory / "heads.safetensors"))
+    (directory / "config.json").write_text(json.dumps(asdict(model.config), indent=2) + "\n")
+
+
+def load_heads(directory: Path) -> RecoveryHeads:
+    config_path = directory / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"no model at {directory} (expected config.json and heads.safetensors)")
+    config = HeadsConfig(**json.loads(config_path.read_text()))
+    model = RecoveryHeads(config)
+    state = load_file(str(directory / "heads.safetensors"))
+    state["ngrams.weight"] = state["ngrams.weight"].float()
+    model.load_state_dict(state)
+    model.eval()
+    return model
+
+
+def resolve_model_dir(path: Path) -> Path:
+    """Accept a version folder, or a models/ folder with a CURRENT file naming the version."""
+    if (path / "config.json").is_file():
+        return path
+    current = path / "CURRENT"
+    if current.is_file():
+        return path / current.read_text().strip()
+    if path.name == "current" and (path.parent / "CURRENT").is_file():
+        return path.parent / (path.parent / "CURRENT").read_text().strip()
+    raise FileNotFoundError(f"no model version at {path}: run `coach train` or set COACH_MODEL_DIR")

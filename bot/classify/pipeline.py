@@ -1,0 +1,74 @@
+"""Train a model version from the corpus and evaluate it: what `coach train` / `coach eval` run."""
+from __future__ import annotations
+
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bot.classify.datasets import Example, read_corpus
+from bot.classify.encoder import SentenceEncoder
+from bot.classify.evaluation import evaluate, plot_confusion
+from bot.classify.model import RecoveryHeads, load_heads, save_heads
+from bot.classify.training import EmbeddingCache, TrainOptions, train_heads, write_json
+from bot.classify.features import ngram_batch
+
+
+def predict_probs(model: RecoveryHeads, embed, texts: list[str], batch: int = 256) -> dict[str, np.ndarray]:
+    emb = torch.from_numpy(embed(texts))
+    out: dict[str, list[np.ndarray]] = {"tone": [], "complaint": []}
+    temps = model.config.temperatures
+    with torch.inference_mode():
+        for s in range(0, len(texts), batch):
+            ids, offsets, weights = ngram_batch(texts[s : s + batch], model.config.buckets)
+            logits = model(emb[s : s + batch], ids, offsets, weights)
+            for head, value in logits.items():
+                out[head].append(torch.softmax(value / temps.get(head, 1.0), -1).numpy())
+    return {h: np.concatenate(v) if v else np.zeros((0, 1)) for h, v in out.items()}
+
+
+def train_version(examples: list[Example], models_dir: Path, options: TrainOptions,
+                  cache_dir: Path | None = None, encoder: SentenceEncoder | None = None) -> Path:
+    started = time.perf_counter()
+    encoder = encoder or SentenceEncoder()
+    embed = EmbeddingCache(encoder.encode, cache_dir)
+    model, stats = train_heads(examples, embed, options)
+    directory = models_dir / options.version
+    save_heads(model, directory)
+    write_json(directory / "training.json", {
+        "version": options.version,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - started, 1),
+        "options": {k: v for k, v in vars(options).items() if k != "progress"},
+        "stats": stats,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    })
+    return directory
+
+
+def evaluate_version(directory: Path, examples: list[Example], cache_dir: Path | None = None,
+                     encoder: SentenceEncoder | None = None, plots: bool = True) -> dict:
+    model = load_heads(directory)
+    val = [e for e in examples if e.split == "val"]
+    encoder = encoder or SentenceEncoder(expected_sha256=model.config.encoder_sha256)
+    probs = predict_probs(model, EmbeddingCache(encoder.encode, cache_dir), [e.text for e in val])
+    labels = {"tone": model.config.tones, "complaint": model.config.complaints}
+    report = evaluate(val, probs, labels)
+    write_json(directory / "metrics.json", {"version": model.config.version, "validation_rows": len(val),
+                                            "heads": report})
+    if plots:
+        for head, by_lang in report.items():
+            for lang, metrics in by_lang.items():
+                plot_confusion(metrics["confusion"], labels[head], f"{head} ({lang}, n={metrics['n']})",
+                               directory / f"confusion_{head}_{lang}.png")
+    return report
+
+
+def load_corpus(path: Path) -> list[Example]:
+    if not path.is_file():
+        raise FileNotFoundError(f"corpus {path} not found: run `coach data build` first")
+    return read_corpus(path)

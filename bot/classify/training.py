@@ -1,0 +1,196 @@
+"""Train the heads reproducibly: fixed seed, deterministic split, progress bar, temperature calibration.
+
+The encoder stays frozen, so embeddings are computed once per text (and cached on disk by text hash),
+then the small heads train in seconds per epoch on a laptop CPU.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from bot.classify.datasets import Example
+from bot.classify.features import ngram_batch
+from bot.classify.model import HeadsConfig, RecoveryHeads
+
+HEADS = ("tone", "complaint")
+
+
+@dataclass
+class TrainOptions:
+    version: str
+    epochs: int = 14
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    calib_fraction: float = 0.08
+    seed: int = 13
+    buckets: int = 1 << 15
+    ngram_dim: int = 64
+    hidden: int = 256
+    progress: bool = True
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+class EmbeddingCache:
+    """Memoises encoder output per text on disk, so retraining after a data edit is quick."""
+
+    def __init__(self, encode: Callable[[list[str]], np.ndarray], directory: Path | None = None):
+        self.encode = encode
+        self.directory = directory
+
+    @staticmethod
+    def _key(texts: list[str]) -> str:
+        digest = hashlib.sha256()
+        for text in texts:
+            digest.update(text.encode("utf-8") + b"\x00")
+        return digest.hexdigest()[:24]
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        if self.directory is None:
+            return self.encode(texts)
+        path = self.directory / f"emb-{self._key(texts)}.npy"
+        if path.is_file():
+            return np.load(path)
+        out = self.encode(texts)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        np.save(path, out)
+        return out
+
+
+def _targets(examples: list[Example], labels: dict[str, list[str]]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    out = {}
+    for head in HEADS:
+        index = {label: i for i, label in enumerate(labels[head])}
+        y = [index.get(getattr(e, head), -100) if getattr(e, head) else -100 for e in examples]
+        w = [getattr(e, f"{head}_w") if getattr(e, head) else 0.0 for e in examples]
+        out[head] = (torch.tensor(y, dtype=torch.long), torch.tensor(w, dtype=torch.float32))
+    return out
+
+
+def _class_weights(y: torch.Tensor, n: int) -> torch.Tensor:
+    counts = torch.bincount(y[y >= 0], minlength=n).float().clamp(min=1)
+    weights = counts.pow(-0.5)
+    return weights / (weights * counts).sum() * counts.sum()
+
+
+def split_train_calib(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    train = [e for e in examples if e.split == "train"]
+    rng = random.Random(seed)
+    order = list(range(len(train)))
+    rng.shuffle(order)
+    n_calib = int(len(train) * fraction)
+    calib_idx = set(order[:n_calib])
+    return [e for i, e in enumerate(train) if i not in calib_idx], [e for i, e in enumerate(train) if i in calib_idx]
+
+
+def _logits(model: RecoveryHeads, emb: torch.Tensor, texts: list[str], batch: int = 512) -> dict[str, torch.Tensor]:
+    model.eval()
+    parts: dict[str, list[torch.Tensor]] = {h: [] for h in HEADS}
+    with torch.inference_mode():
+        for s in range(0, len(texts), batch):
+            ids, offsets, weights = ngram_batch(texts[s : s + batch], model.config.buckets)
+            out = model(emb[s : s + batch], ids, offsets, weights)
+            for h in HEADS:
+                parts[h].append(out[h])
+    return {h: torch.cat(parts[h]) if parts[h] else torch.zeros(0) for h in HEADS}
+
+
+def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """Temperature scaling (Guo et al. 2017) on held-out calibration logits."""
+    mask = y >= 0
+    if mask.sum() < 10:
+        return 1.0
+    logits, y = logits[mask], y[mask]
+    log_t = torch.zeros(1, requires_grad=True)
+    optimiser = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100)
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        loss = nn.functional.cross_entropy(logits / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    return float(log_t.exp().clamp(0.05, 20.0))
+
+
+def train_heads(examples: list[Example], embed: Callable[[list[str]], np.ndarray], options: TrainOptions
+                ) -> tuple[RecoveryHeads, dict[str, float]]:
+    set_seed(options.seed)
+    train, calib = split_train_calib(examples, options.calib_fraction, options.seed)
+    if not train:
+        raise ValueError("no training examples (split == 'train')")
+    config = HeadsConfig(version=options.version, buckets=options.buckets, ngram_dim=options.ngram_dim,
+                         hidden=options.hidden, seed=options.seed)
+    labels = {"tone": config.tones, "complaint": config.complaints}
+    model = RecoveryHeads(config)
+    train_texts, calib_texts = [e.text for e in train], [e.text for e in calib]
+    train_emb = torch.from_numpy(embed(train_texts))
+    calib_emb = torch.from_numpy(embed(calib_texts)) if calib else torch.zeros(0, train_emb.shape[1])
+    targets, calib_targets = _targets(train, labels), _targets(calib, labels)
+    class_w = {h: _class_weights(targets[h][0], len(labels[h])) for h in HEADS}
+    optimiser = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
+    steps = options.epochs * ((len(train) + options.batch_size - 1) // options.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=options.lr, total_steps=max(steps, 1))
+    generator = torch.Generator().manual_seed(options.seed)
+    best_state, best_loss = None, float("inf")
+    bar = tqdm(total=steps, desc="training heads", unit="batch", disable=not options.progress)
+    for epoch in range(options.epochs):
+        model.train()
+        order = torch.randperm(len(train), generator=generator)
+        for s in range(0, len(train), options.batch_size):
+            idx = order[s : s + options.batch_size]
+            ids, offsets, weights = ngram_batch([train_texts[i] for i in idx], config.buckets)
+            out = model(train_emb[idx], ids, offsets, weights)
+            loss = torch.zeros(())
+            for h in HEADS:
+                y, w = targets[h][0][idx], targets[h][1][idx]
+                per = nn.functional.cross_entropy(out[h], y.clamp(min=0), weight=class_w[h], reduction="none")
+                per = per * w * (y >= 0)
+                loss = loss + per.sum() / w.sum().clamp(min=1.0)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            scheduler.step()
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+        if calib:
+            logits = _logits(model, calib_emb, calib_texts)
+            calib_loss = sum(
+                nn.functional.cross_entropy(logits[h][calib_targets[h][0] >= 0],
+                                            calib_targets[h][0][calib_targets[h][0] >= 0]).item()
+                for h in HEADS if (calib_targets[h][0] >= 0).any()
+            )
+            if calib_loss < best_loss:
+                best_loss = calib_loss
+                best_state = {k: v.clone() for k, v in model.state_dict().items()}
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    temperatures = {h: 1.0 for h in HEADS}
+    if calib:
+        logits = _logits(model, calib_emb, calib_texts)
+        temperatures = {h: fit_temperature(logits[h], calib_targets[h][0]) for h in HEADS}
+    config.temperatures = temperatures
+    config.trained_on = {"train": len(train), "calibration": len(calib)}
+    model.eval()
+    return model, {"calibration_loss": best_loss, **{f"temperature_{h}": t for h, t in temperatures.items()}}
+
+
+def write_json(path: Path, data: object) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")

@@ -1,0 +1,48 @@
+"""The recovery engine: classifier + playbook + planner behind one call, shared by CLI, sandbox and Slack."""
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+
+from bot.classify.classifier import Classifier
+from bot.coach.models import Classification, CustomerProfile, RecoveryPlan, ThreadMessage
+from bot.coach.planner import plan_recovery
+from bot.labels import Role
+from bot.playbook import Playbook, load_playbook
+from bot.settings import Settings
+
+
+class RecoveryEngine:
+    def __init__(self, settings: Settings, classifier: Classifier | None = None, playbook: Playbook | None = None):
+        self.settings = settings
+        self._classifier = classifier
+        self._playbook = playbook
+        self._lock = threading.Lock()
+
+    @cached_property
+    def classifier(self) -> Classifier:
+        if self._classifier is None:
+            self._classifier = Classifier.load(
+                self.settings.coach_model_dir, self.settings.coach_unsure_threshold, self.settings.coach_inference_threads
+            )
+        return self._classifier
+
+    @property
+    def playbook(self) -> Playbook:
+        if self._playbook is None:
+            self._playbook = load_playbook(self.settings.coach_playbook)
+        return self._playbook
+
+    def replace_playbook(self, playbook: Playbook) -> None:
+        """Swap in an already-validated playbook; plans in flight keep the one they started with."""
+        with self._lock:
+            self._playbook = playbook
+
+    def classify(self, text: str) -> Classification:
+        return self.classifier.classify(text)
+
+    def suggest(self, text: str, thread: list[ThreadMessage] | None = None, customer: CustomerProfile | None = None,
+                agent_role: Role = "agent", has_files: bool = False,
+                classification: Classification | None = None) -> RecoveryPlan:
+        classification = classification or self.classify(text)
+        return plan_recovery(text, classification, self.playbook, thread, customer, agent_role, has_files)

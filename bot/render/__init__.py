@@ -1,0 +1,1 @@
+"""How a RecoveryPlan is shown: terminal card (CLI/sandbox) and Block Kit (Slack)."""

@@ -1,0 +1,45 @@
+"""The coaching card as an agent sees it, for the terminal (`coach suggest`, `coach sandbox`)."""
+from __future__ import annotations
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from bot.coach.models import Prediction, RecoveryPlan
+
+SEVERITY_STYLE = {"low": "green", "medium": "yellow", "high": "red", "critical": "bold white on red"}
+
+
+def _pred(p: Prediction) -> str:
+    label = p.label.replace("_", " ")
+    return f"{label} {p.confidence:.0%}" + (" (unsure)" if p.unsure else "")
+
+
+def render_card(plan: RecoveryPlan) -> Panel:
+    head = Text.assemble(
+        ("Tone: ", "bold"), _pred(plan.tone), "   ", ("Complaint: ", "bold"), _pred(plan.complaint), "   ",
+        ("Severity: ", "bold"), (plan.severity, SEVERITY_STYLE[plan.severity]), "   ",
+        ("Language: ", "bold"), plan.language,
+    )
+    body = Table.grid(padding=(0, 1))
+    body.add_column(style="bold", no_wrap=True)
+    body.add_column()
+    body.add_row("Boundary" if plan.abusive else "Apology", plan.apology)
+    if plan.question:
+        body.add_row("Ask", plan.question)
+    if plan.compensation:
+        c = plan.compensation
+        tag = f"needs {c.authority} approval" if c.needs_approval else "you may give this now"
+        body.add_row("Offer", f"{c.offer} ({c.value:g} {c.currency}, {tag})")
+    if plan.compensation_above:
+        c = plan.compensation_above
+        body.add_row("Above you", f"{c.offer} ({c.value:g} {c.currency}, a {c.authority} can approve)")
+    stake = plan.value_at_stake
+    body.add_row("At stake", f"{stake.lifetime_revenue:,.0f} {stake.currency} lifetime revenue"
+                 + (" (high-value customer)" if stake.high_value else ""))
+    for item in plan.follow_up:
+        body.add_row(f"Follow-up {item.when}", item.action)
+    why = Text("\n".join(f"• {reason}" for reason in plan.why), style="dim")
+    return Panel(Group(head, Text(""), body, Text(""), why), title="Recovery coach (only you see this)",
+                 border_style=SEVERITY_STYLE[plan.severity].split()[-1])

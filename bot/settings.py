@@ -1,0 +1,49 @@
+"""One settings object, read from the environment and `.env`; passed explicitly, never global."""
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from typing import Annotated
+
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Engine
+    coach_playbook: Path = Field(PROJECT_ROOT / "prompts" / "playbook.yaml")
+    coach_model_dir: Path = Field(PROJECT_ROOT / "models" / "current")
+    coach_unsure_threshold: float = Field(0.45, ge=0.0, le=1.0)
+    coach_inference_threads: int = Field(2, ge=1)
+
+    # Slack
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    coach_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    coach_supervisors: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    coach_agents: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    coach_coach_channel: str | None = None
+
+    # Storage
+    coach_database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'coach.sqlite'}"
+    coach_text_retention_days: int = Field(30, ge=0)
+
+    @field_validator("coach_admins", "coach_supervisors", "coach_agents", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+        return value
+
+    @cached_property
+    def has_slack_tokens(self) -> bool:
+        return self.slack_bot_token is not None and (
+            self.slack_app_token is not None or self.slack_signing_secret is not None
+        )
