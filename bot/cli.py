@@ -19,6 +19,8 @@ playbook_app = typer.Typer(help="Check the company playbook.", no_args_is_help=T
 data_app = typer.Typer(help="Build the training corpus.", no_args_is_help=True)
 app.add_typer(playbook_app, name="playbook")
 app.add_typer(data_app, name="data")
+db_app = typer.Typer(help="The incident database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 DEFAULT_CORPUS = PROJECT_ROOT / "data" / "corpus.jsonl.gz"
 DEFAULT_MODELS = PROJECT_ROOT / "models"
@@ -214,6 +216,89 @@ def _print_report(report: dict) -> None:
     Console().print(table)
 
 
+def _store(settings: Settings | None = None, ready: bool = True):
+    """The incident store at COACH_DATABASE_URL; with `ready`, fail unless it has been migrated."""
+    from bot.storage.store import SqlStore
+
+    settings = settings or Settings()
+    store = SqlStore(settings.coach_database_url, text_retention_days=settings.coach_text_retention_days)
+    if ready and store.schema_revision() is None:
+        store.close()
+        _fail("the incident database is empty: run `coach db upgrade` first")
+    return store
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the incident database schema (alembic upgrade head)."""
+    with _store(ready=False) as store:
+        store.migrate()
+        Console().print(f"[green]database at revision {store.schema_revision()}[/green]")
+
+
+@db_app.command("purge")
+def db_purge() -> None:
+    """Blank customer text past COACH_TEXT_RETENTION_DAYS and forget old Slack event ids now."""
+    from datetime import datetime, timezone
+
+    with _store() as store:
+        Console().print_json(data=store.housekeeping(datetime.now(timezone.utc)))
+
+
+@app.command("stats")
+def stats_cmd(
+    days: Annotated[int, typer.Option(min=1, help="period: the last N days")] = 28,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
+    heatmap: Annotated[Optional[Path], typer.Option(help="write the hour-of-week heat map PNG here")] = None,
+) -> None:
+    """Incidents by type, tone, hour of week, product, region and load; money; recovery; patterns."""
+    from datetime import datetime, timezone
+
+    from bot.storage.stats import compute_stats
+
+    with _store() as store:
+        stats = compute_stats(store, days, datetime.now(timezone.utc))
+    if heatmap is not None:
+        from bot.storage.heatmap import render_heatmap
+
+        render_heatmap(stats, heatmap)
+    if as_json:
+        print(json.dumps(stats.to_dict(), ensure_ascii=False, indent=2))
+        return
+    from bot.storage.report import stats_tables
+
+    console = Console()
+    for table in stats_tables(stats):
+        console.print(table)
+    if heatmap is not None:
+        console.print(f"heat map written to {heatmap}")
+
+
+@app.command("export")
+def export_cmd(
+    days: Annotated[int, typer.Option(min=1, help="incidents opened in the last N days")] = 30,
+    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+    out: Annotated[Optional[Path], typer.Option(help="file to write (default: stdout)")] = None,
+) -> None:
+    """Incidents as CSV or JSONL for a spreadsheet or BI tool (no customer text, no customer ids)."""
+    from datetime import datetime, timedelta, timezone
+
+    from bot.storage.export import write_export
+    from bot.storage.records import load_records
+
+    if fmt not in ("csv", "jsonl"):
+        _fail("--format must be csv or jsonl")
+    now = datetime.now(timezone.utc)
+    with _store() as store, store.read_session() as session:
+        records = load_records(session, now - timedelta(days=days), now)
+    if out is None:
+        write_export(records, sys.stdout, fmt)  # type: ignore[arg-type]
+        return
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        count = write_export(records, handle, fmt)  # type: ignore[arg-type]
+    err.print(f"{count} incidents written to {out}")
+
+
 @app.command()
 def sandbox() -> None:
     """Type customer messages (any language) and see the coaching card an agent would see."""
@@ -237,9 +322,44 @@ def sandbox() -> None:
 
 
 @app.command()
-def start() -> None:
-    """What `make run` starts: the sandbox until a Slack workspace is configured."""
-    sandbox()
+def serve(
+    port: Annotated[int, typer.Option(help="port for POST /slack/events and GET /healthz")] = 3000,
+    host: Annotated[str, typer.Option(help="interface to bind")] = "0.0.0.0",
+) -> None:
+    """The Slack bot in HTTP mode (production: several workers behind a load balancer, one database)."""
+    from bot.slack.runner import ConfigError, serve_http
+
+    try:
+        serve_http(Settings(), host, port)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def run() -> None:
+    """The Slack bot in Socket Mode (needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN; no public URL)."""
+    from bot.slack.runner import ConfigError, run_socket_mode
+
+    try:
+        run_socket_mode(Settings())
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def start(
+    port: Annotated[int, typer.Option(help="HTTP mode port, when no SLACK_APP_TOKEN is set")] = 3000,
+) -> None:
+    """What `make run` starts: Socket Mode or HTTP mode with Slack tokens in env/.env, else the Slack sandbox."""
+    settings = Settings()
+    if settings.slack_bot_token is not None and settings.slack_app_token is not None:
+        run()
+    elif settings.slack_bot_token is not None and settings.slack_signing_secret is not None:
+        serve(port=port, host="0.0.0.0")
+    else:
+        from bot.slack.sandbox import run_sandbox
+
+        run_sandbox(settings)
 
 
 def main() -> None:  # pragma: no cover

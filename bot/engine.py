@@ -23,7 +23,8 @@ class RecoveryEngine:
     def classifier(self) -> Classifier:
         if self._classifier is None:
             self._classifier = Classifier.load(
-                self.settings.coach_model_dir, self.settings.coach_unsure_threshold, self.settings.coach_inference_threads
+                self.settings.coach_model_dir, self.settings.coach_unsure_threshold,
+                self.settings.coach_inference_threads, self.settings.coach_abusive_threshold,
             )
         return self._classifier
 

@@ -5,7 +5,7 @@ from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     coach_playbook: Path = Field(PROJECT_ROOT / "prompts" / "playbook.yaml")
     coach_model_dir: Path = Field(PROJECT_ROOT / "models" / "current")
     coach_unsure_threshold: float = Field(0.45, ge=0.0, le=1.0)
+    coach_abusive_threshold: float = Field(0.7, ge=0.0, le=1.0)
     coach_inference_threads: int = Field(2, ge=1)
 
     # Slack
@@ -29,13 +30,23 @@ class Settings(BaseSettings):
     coach_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     coach_supervisors: Annotated[list[str], NoDecode] = Field(default_factory=list)
     coach_agents: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    coach_leads: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    coach_customers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="user IDs always treated as customers (besides Slack Connect and guests)"
+    )
     coach_coach_channel: str | None = None
+    coach_alert_mode: Literal["dm", "ephemeral"] = "dm"
+    coach_playbook_check_seconds: float = Field(5.0, ge=0, description="how often a worker looks for a new playbook")
+    coach_inference_workers: int = Field(2, ge=1)
+    coach_inference_queue: int = Field(64, ge=1, description="customer messages waiting for inference at most")
+    coach_log_level: str = "INFO"
 
     # Storage
     coach_database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'coach.sqlite'}"
     coach_text_retention_days: int = Field(30, ge=0)
 
-    @field_validator("coach_admins", "coach_supervisors", "coach_agents", mode="before")
+    @field_validator("coach_admins", "coach_supervisors", "coach_agents", "coach_leads", "coach_customers",
+                     mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):

@@ -14,19 +14,23 @@ from bot.coach.models import Classification, Prediction
 
 class Classifier:
     def __init__(self, heads: RecoveryHeads, encoder: SentenceEncoder, unsure_threshold: float = 0.45,
-                 detector: LanguageDetector | None = None):
+                 detector: LanguageDetector | None = None, abusive_threshold: float = 0.7):
         self.heads = heads
         self.encoder = encoder
         self.unsure_threshold = unsure_threshold
+        # calling a customer abusive by mistake (boundary speech instead of an apology) costs far more
+        # than missing it, so 'abusive' needs more confidence than any other label
+        self.abusive_threshold = max(abusive_threshold, unsure_threshold)
         self.detector = detector or LanguageDetector()
 
     @classmethod
-    def load(cls, model_dir: Path, unsure_threshold: float = 0.45, threads: int | None = None) -> "Classifier":
+    def load(cls, model_dir: Path, unsure_threshold: float = 0.45, threads: int | None = None,
+             abusive_threshold: float = 0.7) -> "Classifier":
         if threads:
             torch.set_num_threads(threads)
         heads = load_heads(resolve_model_dir(model_dir))
         encoder = SentenceEncoder(expected_sha256=heads.config.encoder_sha256)
-        return cls(heads, encoder, unsure_threshold)
+        return cls(heads, encoder, unsure_threshold, abusive_threshold=abusive_threshold)
 
     @property
     def version(self) -> str:
@@ -50,11 +54,9 @@ class Classifier:
             preds = {}
             for head in ("tone", "complaint"):
                 confidence, index = probs[head][row].max(dim=-1)
-                value = float(confidence)
-                preds[head] = Prediction(
-                    label=config.labels(head)[int(index)], confidence=round(value, 4),
-                    unsure=value < self.unsure_threshold,
-                )
+                value, label = float(confidence), config.labels(head)[int(index)]
+                needed = self.abusive_threshold if label == "abusive" else self.unsure_threshold
+                preds[head] = Prediction(label=label, confidence=round(value, 4), unsure=value < needed)
             results.append(Classification(language=self.detector.detect(text), **preds))
         return results
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 EXPECTED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 EMBEDDING_DIM = 384
@@ -53,6 +54,10 @@ class SentenceEncoder:
 
     def __init__(self, directory: Path | None = None, expected_sha256: str = EXPECTED_SHA256):
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
 
         self.directory = directory or encoder_dir()
         verify_encoder(self.directory, expected_sha256)
@@ -61,11 +66,12 @@ class SentenceEncoder:
         self.model.eval()
 
     @torch.inference_mode()
-    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool | None = None) -> np.ndarray:
         out = np.zeros((len(texts), EMBEDDING_DIM), dtype=np.float32)
         # sort by length so batches pad little; restore order at the end
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), batch_size):
+        show = len(texts) > 2000 if progress is None else progress
+        for start in tqdm(range(0, len(order), batch_size), desc="encoding", unit="batch", disable=not show):
             idx = order[start : start + batch_size]
             batch = self.tokenizer(
                 [texts[i] for i in idx], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"

@@ -79,6 +79,8 @@ def evaluate(examples: list[Example], probs: dict[str, np.ndarray], labels: dict
             if label and getattr(e, f"{head}_w") >= 1.0 and label in index:
                 rows["all"].append(i)
                 rows[e.lang].append(i)
+                if e.source == "handwritten":  # support-chat style lines written for validation
+                    rows[f"chat-{e.lang}"].append(i)
         report[head] = {
             lang: head_metrics(head_labels, [index[getattr(examples[i], head)] for i in idx], probs[head][idx])
             for lang, idx in sorted(rows.items())

@@ -36,23 +36,31 @@ def ngram_ids(text: str, buckets: int) -> dict[int, float]:
     return counts
 
 
-def ngram_batch(texts: list[str], buckets: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """EmbeddingBag inputs: flat ids, offsets and per-id weights (sublinear tf, L2-normalised)."""
+def ngram_features(text: str, buckets: int) -> tuple[list[int], list[float]]:
+    """Bucket ids and weights of one text (sublinear tf, L2-normalised)."""
+    counts = ngram_ids(text, buckets)
+    if not counts:
+        return [], []
+    scaled = {k: 1.0 + (v - 1.0) ** 0.5 for k, v in counts.items()}
+    norm = sum(v * v for v in scaled.values()) ** 0.5
+    return list(scaled), [v / norm for v in scaled.values()]
+
+
+def pack(features: list[tuple[list[int], list[float]]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """EmbeddingBag inputs (flat ids, offsets, per-id weights) from per-text features."""
     ids: list[int] = []
     weights: list[float] = []
     offsets: list[int] = []
-    for text in texts:
+    for text_ids, text_weights in features:
         offsets.append(len(ids))
-        counts = ngram_ids(text, buckets)
-        if not counts:
-            continue
-        scaled = {k: 1.0 + (v - 1.0) ** 0.5 for k, v in counts.items()}
-        norm = sum(v * v for v in scaled.values()) ** 0.5
-        for key, value in scaled.items():
-            ids.append(key)
-            weights.append(value / norm)
+        ids.extend(text_ids)
+        weights.extend(text_weights)
     return (
         torch.tensor(ids, dtype=torch.long),
         torch.tensor(offsets, dtype=torch.long),
         torch.tensor(weights, dtype=torch.float32),
     )
+
+
+def ngram_batch(texts: list[str], buckets: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return pack([ngram_features(text, buckets) for text in texts])

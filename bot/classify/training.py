@@ -18,7 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from bot.classify.datasets import Example
-from bot.classify.features import ngram_batch
+from bot.classify.features import ngram_batch, ngram_features, pack
 from bot.classify.model import HeadsConfig, RecoveryHeads
 
 HEADS = ("tone", "complaint")
@@ -47,29 +47,36 @@ def set_seed(seed: int) -> None:
 
 
 class EmbeddingCache:
-    """Memoises encoder output per text on disk, so retraining after a data edit is quick."""
+    """Memoises encoder output per text on disk, so retraining after a data edit only encodes new lines."""
 
     def __init__(self, encode: Callable[[list[str]], np.ndarray], directory: Path | None = None):
         self.encode = encode
         self.directory = directory
 
     @staticmethod
-    def _key(texts: list[str]) -> str:
-        digest = hashlib.sha256()
-        for text in texts:
-            digest.update(text.encode("utf-8") + b"\x00")
-        return digest.hexdigest()[:24]
+    def _key(text: str) -> str:
+        return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        if self.directory is None:
+        if self.directory is None or not texts:
             return self.encode(texts)
-        path = self.directory / f"emb-{self._key(texts)}.npy"
-        if path.is_file():
-            return np.load(path)
-        out = self.encode(texts)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        np.save(path, out)
-        return out
+        keys_path, matrix_path = self.directory / "keys.json", self.directory / "vectors.npy"
+        keys: list[str] = json.loads(keys_path.read_text()) if keys_path.is_file() else []
+        matrix = np.load(matrix_path) if matrix_path.is_file() and keys else np.zeros((0, 0), np.float32)
+        position = {k: i for i, k in enumerate(keys)}
+        wanted = [self._key(t) for t in texts]
+        missing = list(dict.fromkeys(k for k in wanted if k not in position))
+        if missing:
+            first = {k: t for k, t in zip(wanted, texts)}
+            fresh = self.encode([first[k] for k in missing])
+            matrix = fresh if matrix.size == 0 else np.concatenate([matrix, fresh])
+            for k in missing:
+                position[k] = len(keys)
+                keys.append(k)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            np.save(matrix_path, matrix)
+            keys_path.write_text(json.dumps(keys))
+        return matrix[[position[k] for k in wanted]]
 
 
 def _targets(examples: list[Example], labels: dict[str, list[str]]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -126,7 +133,7 @@ def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
         return loss
 
     optimiser.step(closure)
-    return float(log_t.exp().clamp(0.05, 20.0))
+    return float(log_t.detach().exp().clamp(0.05, 20.0))
 
 
 def train_heads(examples: list[Example], embed: Callable[[list[str]], np.ndarray], options: TrainOptions
@@ -140,6 +147,7 @@ def train_heads(examples: list[Example], embed: Callable[[list[str]], np.ndarray
     labels = {"tone": config.tones, "complaint": config.complaints}
     model = RecoveryHeads(config)
     train_texts, calib_texts = [e.text for e in train], [e.text for e in calib]
+    train_grams = [ngram_features(t, config.buckets) for t in train_texts]  # once, not every epoch
     train_emb = torch.from_numpy(embed(train_texts))
     calib_emb = torch.from_numpy(embed(calib_texts)) if calib else torch.zeros(0, train_emb.shape[1])
     targets, calib_targets = _targets(train, labels), _targets(calib, labels)
@@ -155,7 +163,7 @@ def train_heads(examples: list[Example], embed: Callable[[list[str]], np.ndarray
         order = torch.randperm(len(train), generator=generator)
         for s in range(0, len(train), options.batch_size):
             idx = order[s : s + options.batch_size]
-            ids, offsets, weights = ngram_batch([train_texts[i] for i in idx], config.buckets)
+            ids, offsets, weights = pack([train_grams[i] for i in idx])
             out = model(train_emb[idx], ids, offsets, weights)
             loss = torch.zeros(())
             for h in HEADS:

@@ -86,11 +86,12 @@ def plan_recovery(
     stake = _value_at_stake(playbook, customer)
     repeat = customer.previous_contacts > 0 or mentions_repeat_contact(customer_texts)
     effective_complaint = "other_complaint" if complaint.unsure and complaint.label != "none" else complaint.label
-    effective_tone = "neutral" if tone.unsure and tone.label != "abusive" else tone.label
+    # an unsure 'abusive' is treated as heated, not abusive: no boundary speech on a guess
+    effective_tone = ("angry" if tone.label == "abusive" else "neutral") if tone.unsure else tone.label
     severity = score_severity(playbook.severity, effective_tone, effective_complaint, repeat, stake.high_value)
     why.append(f"Severity {severity.level}: " + "; ".join(severity.reasons) + ".")
     if tone.unsure:
-        why.append(f"Unsure of the tone ({tone.label} at {tone.confidence:.0%}): the apology stays neutral.")
+        why.append(f"Unsure of the tone ({tone.label} at {tone.confidence:.0%}): the apology stays general.")
     if complaint.unsure:
         why.append(
             f"Unsure of the complaint type ({complaint.label} at {complaint.confidence:.0%}): ask an open question first."

@@ -1,0 +1,197 @@
+"""Block Kit for everything the bot shows in Slack: the coaching card, approval requests, modals, App Home.
+
+Pure functions of their inputs (no Slack calls) so the same card is unit-testable and the sandbox can
+print it. Buttons carry a compact JSON context (incident, channel, thread) in their `value`, so any
+worker can handle the click without shared memory.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from bot.coach.models import CompensationSuggestion, Prediction, RecoveryPlan
+from bot.labels import COMPLAINTS, TONES
+
+SEND_APOLOGY = "coach_send_apology"
+OFFER = "coach_offer"
+OFFER_ABOVE = "coach_offer_above"
+WRONG_LABEL = "coach_wrong_label"
+RESOLVED = "coach_resolved"
+APPROVE = "coach_approve"
+DENY = "coach_deny"
+CORRECTION_VIEW = "coach_correction"
+PLAYBOOK_VIEW = "coach_playbook_upload"
+SEVERITY_EMOJI = {"low": ":large_green_circle:", "medium": ":large_yellow_circle:", "high": ":red_circle:",
+                  "critical": ":rotating_light:"}
+MAX_VALUE = 2000  # Slack's limit for a button value
+Block = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CardContext:
+    """Where the card's incident lives; rides along in every button's value."""
+
+    incident_id: int
+    channel: str
+    thread_ts: str
+    message_ts: str
+
+    def value(self, **extra: Any) -> str:
+        data = {"i": self.incident_id, "c": self.channel, "t": self.thread_ts, "m": self.message_ts, **extra}
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        if len(text) > MAX_VALUE:  # only a very long apology gets here: the handler re-plans instead
+            text = json.dumps({k: v for k, v in data.items() if k != "text"}, separators=(",", ":"))
+        return text
+
+
+def parse_value(value: str) -> tuple[CardContext, dict[str, Any]]:
+    data = json.loads(value)
+    ctx = CardContext(int(data.pop("i")), data.pop("c"), data.pop("t"), data.pop("m"))
+    return ctx, data
+
+
+def _pred(p: Prediction) -> str:
+    return f"{p.label.replace('_', ' ')} {p.confidence:.0%}" + (" _(unsure)_" if p.unsure else "")
+
+
+def _money(value: float, currency: str) -> str:
+    return f"{value:,.0f} {currency}" if value >= 100 else f"{value:g} {currency}"
+
+
+def _offer_line(c: CompensationSuggestion) -> str:
+    tag = f"needs *{c.authority}* approval" if c.needs_approval else "yours to give now"
+    return f"{c.offer} ({_money(c.value, c.currency)}, {tag})"
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+
+
+def card_text(plan: RecoveryPlan) -> str:
+    """Notification fallback: labels only, never the customer's words."""
+    return (f"Recovery coach: {plan.tone.label} · {plan.complaint.label.replace('_', ' ')} · "
+            f"severity {plan.severity}")
+
+
+def coaching_card(plan: RecoveryPlan, ctx: CardContext, full: bool = False) -> list[Block]:
+    """The agent's private card; `full` adds the planner's reasons (for /recover)."""
+    blocks: list[Block] = [
+        _section(f"{SEVERITY_EMOJI[plan.severity]} *Recovery coach* — only you see this"),
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": (
+            f"*Tone:* {_pred(plan.tone)}  ·  *Complaint:* {_pred(plan.complaint)}  ·  "
+            f"*Severity:* {plan.severity}  ·  *Language:* {plan.language}")}]},
+        _section(f"*{'Boundary' if plan.abusive else 'Apology'}*\n{plan.apology}"),
+    ]
+    if plan.question:
+        blocks.append(_section(f"*Ask*\n{plan.question}"))
+    if plan.compensation:
+        blocks.append(_section(f"*Offer*\n{_offer_line(plan.compensation)}"))
+    if plan.compensation_above:
+        c = plan.compensation_above
+        blocks.append(_section(f"*Above you*\n{c.offer} ({_money(c.value, c.currency)}, a {c.authority} can approve)"))
+    stake = plan.value_at_stake
+    blocks.append(_section(
+        f"*Value at stake*\n{_money(stake.lifetime_revenue, stake.currency)} lifetime revenue, "
+        f"{_money(stake.lifetime_margin, stake.currency)} margin" + (" — *high-value customer*" if stake.high_value else "")))
+    if plan.follow_up:
+        blocks.append(_section("*Follow-ups*\n" + "\n".join(f"• `{f.when}` {f.action}" for f in plan.follow_up)))
+    if full and plan.why:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "\n".join(f"• {w}" for w in plan.why)[:3000]}]})
+    blocks.append({"type": "actions", "block_id": "coach_actions", "elements": _buttons(plan, ctx)})
+    return blocks
+
+
+def _buttons(plan: RecoveryPlan, ctx: CardContext) -> list[Block]:
+    buttons: list[Block] = [
+        {"type": "button", "action_id": SEND_APOLOGY, "style": "primary",
+         "text": {"type": "plain_text", "text": "Send boundary" if plan.abusive else "Send apology"},
+         "value": ctx.value(text=plan.apology)},
+    ]
+    for action_id, option in ((OFFER, plan.compensation), (OFFER_ABOVE, plan.compensation_above)):
+        if option is None:
+            continue
+        label = "Offer compensation" if not option.needs_approval else f"Ask {option.authority} approval"
+        buttons.append({"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": label},
+                        "value": ctx.value(o=option.model_dump())})
+    buttons.append({"type": "button", "action_id": WRONG_LABEL, "text": {"type": "plain_text", "text": "Wrong tone/type"},
+                    "value": ctx.value(tone=plan.tone.label, complaint=plan.complaint.label)})
+    buttons.append({"type": "button", "action_id": RESOLVED, "text": {"type": "plain_text", "text": "Resolved"},
+                    "value": ctx.value(f=[[f.when, f.action] for f in plan.follow_up])})
+    return buttons
+
+
+def approval_request(agent: str, option: CompensationSuggestion, ctx: CardContext, compensation_id: int,
+                     permalink: str | None) -> list[Block]:
+    where = f"<{permalink}|the thread>" if permalink else f"<#{ctx.channel}>"
+    value = ctx.value(k=compensation_id, a=agent, o=option.model_dump())
+    return [
+        _section(f":raised_hand: <@{agent}> asks to offer *{option.offer}* "
+                 f"({_money(option.value, option.currency)}; needs a {option.authority}) in {where}."),
+        {"type": "actions", "block_id": "coach_approval", "elements": [
+            {"type": "button", "action_id": APPROVE, "style": "primary", "text": {"type": "plain_text", "text": "Approve"},
+             "value": value},
+            {"type": "button", "action_id": DENY, "style": "danger", "text": {"type": "plain_text", "text": "Deny"},
+             "value": value},
+        ]},
+    ]
+
+
+def approval_decided(agent: str, option: CompensationSuggestion, approver: str, approved: bool) -> list[Block]:
+    verdict = ":white_check_mark: Approved" if approved else ":no_entry: Denied"
+    return [_section(f"{verdict} by <@{approver}>: *{option.offer}* for <@{agent}>'s customer.")]
+
+
+def _options(labels: tuple[str, ...]) -> list[Block]:
+    return [{"text": {"type": "plain_text", "text": label.replace("_", " ")}, "value": label} for label in labels]
+
+
+def correction_modal(ctx: CardContext, tone: str, complaint: str) -> Block:
+    def select(block_id: str, label: str, labels: tuple[str, ...], current: str) -> Block:
+        element: Block = {"type": "static_select", "action_id": "value", "options": _options(labels)}
+        if current in labels:
+            element["initial_option"] = _options((current,))[0]
+        return {"type": "input", "block_id": block_id, "label": {"type": "plain_text", "text": label}, "element": element}
+
+    return {
+        "type": "modal", "callback_id": CORRECTION_VIEW, "private_metadata": ctx.value(),
+        "title": {"type": "plain_text", "text": "Correct the coach"},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "blocks": [
+            _section("What should the coach have seen? Your correction is kept for retraining."),
+            select("tone", "Tone", TONES, tone),
+            select("complaint", "Complaint type", COMPLAINTS, complaint),
+        ],
+    }
+
+
+def playbook_modal() -> Block:
+    return {
+        "type": "modal", "callback_id": PLAYBOOK_VIEW,
+        "title": {"type": "plain_text", "text": "Upload playbook"},
+        "submit": {"type": "plain_text", "text": "Validate & apply"},
+        "blocks": [
+            _section("Upload the playbook YAML (or paste a short one). It is validated before it goes live; "
+                     "a bad one is refused and the live playbook stays."),
+            {"type": "input", "block_id": "file", "optional": True, "label": {"type": "plain_text", "text": "YAML file"},
+             "element": {"type": "file_input", "action_id": "value", "filetypes": ["yaml", "yml", "txt"], "max_files": 1}},
+            {"type": "input", "block_id": "text", "optional": True, "label": {"type": "plain_text", "text": "…or paste YAML"},
+             "element": {"type": "plain_text_input", "action_id": "value", "multiline": True}},
+            {"type": "input", "block_id": "note", "optional": True, "label": {"type": "plain_text", "text": "Note"},
+             "element": {"type": "plain_text_input", "action_id": "value", "max_length": 200}},
+        ],
+    }
+
+
+def home_view(playbook_lines: list[str], incidents: list[str], follow_ups: list[str]) -> Block:
+    def listing(title: str, lines: list[str], empty: str) -> list[Block]:
+        body = "\n".join(lines[:40]) if lines else f"_{empty}_"
+        return [{"type": "header", "text": {"type": "plain_text", "text": title}}, _section(body)]
+
+    return {"type": "home", "blocks": [
+        *listing("Playbook", playbook_lines, "no playbook loaded"),
+        {"type": "divider"},
+        *listing("Today's incidents", incidents, "none today"),
+        {"type": "divider"},
+        *listing("Your follow-ups due", follow_ups, "nothing due"),
+    ]}

@@ -1,0 +1,122 @@
+"""Check an agent's reply in a customer thread against the method, and nudge them privately.
+
+Three faults, in four languages: a qualified apology ("sorry, but…", "sorry if you feel…"), "policy"
+given as the reason, and blame on another department or the customer. The playbook's own
+`banned_phrases` for each language are checked too, so an admin can add phrases without a release.
+The nudge is an ephemeral message to that agent only, in the language they wrote in.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from bot.playbook import Playbook
+from bot.slack.logging import fingerprint, get_logger
+from bot.slack.resilience import safe_call
+
+log = get_logger("slack.nudges")
+Reason = Literal["qualified", "policy", "blame"]
+
+PATTERNS: dict[str, dict[Reason, re.Pattern[str]]] = {
+    "en": {
+        "qualified": re.compile(r"\b(sorry|apologi[sz]e|apologies)\b[^.!?]{0,40}?\bbut\b|\bsorry (if|that) you (feel|felt|think)", re.I),
+        "policy": re.compile(r"\bpolic(y|ies)\b|\b(our|company) rules\b", re.I),
+        "blame": re.compile(r"\b(another|other|different) (department|team)\b|\bnot (our|my) fault\b|\byour (own )?fault\b"
+                            r"|\byou should have\b|\byou misunderstood\b|\b(warehouse|courier|carrier|shipping|billing)(['’]s)? (fault|mistake|problem)\b", re.I),
+    },
+    "ru": {
+        "qualified": re.compile(r"(извините|простите|прошу прощения|сожалею|мне жаль)[^.!?]{0,40}?\bно\b|если вам (так )?(показалось|кажется)", re.I),
+        "policy": re.compile(r"политик|наши правила|по правилам", re.I),
+        "blame": re.compile(r"друг(ой|ого|ому|им) отдел|не наша вина|не по нашей вине|вы (сами )?должны были|вам следовало"
+                            r"|сами виноваты|вы неправильно поняли", re.I),
+    },
+    "zh": {
+        "qualified": re.compile(r"(对不起|抱歉|不好意思)[^。！？!?]{0,20}?(但|可是|不过)|如果(您|你|让您)觉得"),
+        "policy": re.compile(r"规定|政策"),
+        "blame": re.compile(r"(其他|别的)部门|不是我们的(错|责任)|(您|你)应该|(您|你)误会了"),
+    },
+    "et": {
+        "qualified": re.compile(r"\b(vabandust|vabandan|vabandame|kahju)\b[^.!?]{0,40}?\baga\b|kui teile (tundub|tundus)", re.I),
+        "policy": re.compile(r"poliitika|meie reegli", re.I),
+        "blame": re.compile(r"teis(e|t|ele)? osakon|(pole|ei ole) meie süü|oleksite pidanud|valesti aru", re.I),
+    },
+}
+
+NUDGES: dict[str, dict[Reason, str]] = {
+    "en": {
+        "qualified": "Coach: “{phrase}” qualifies the apology. Apologise fully (no “but”, no “if you feel”) and say what you will do.",
+        "policy": "Coach: “{phrase}” gives policy as the reason. Tell the customer what you *can* do for them instead.",
+        "blame": "Coach: “{phrase}” puts the blame on someone else. Own it for the company: “I'm sorry, I'll sort this out.”",
+    },
+    "ru": {
+        "qualified": "Коуч: «{phrase}» делает извинение условным. Извинитесь полностью (без «но» и «если вам показалось») и скажите, что вы сделаете.",
+        "policy": "Коуч: «{phrase}» ссылается на правила. Лучше скажите клиенту, что вы *можете* для него сделать.",
+        "blame": "Коуч: «{phrase}» перекладывает вину. Возьмите ответственность на себя: «Простите, я всё исправлю».",
+    },
+    "zh": {
+        "qualified": "教练提示：“{phrase}”让道歉打了折扣。请完整地道歉（不要说“但是”或“如果您觉得”），并说明您将怎么做。",
+        "policy": "教练提示：“{phrase}”把规定当作理由。请告诉客户您*能*为他做什么。",
+        "blame": "教练提示：“{phrase}”把责任推给了别人。请代表公司承担责任：“很抱歉，我来处理好这件事。”",
+    },
+    "et": {
+        "qualified": "Treener: „{phrase}“ muudab vabanduse tingimuslikuks. Vabandage täielikult (ilma „aga“ ja „kui teile tundub“) ja öelge, mida te teete.",
+        "policy": "Treener: „{phrase}“ toob põhjuseks reeglid. Öelge kliendile pigem, mida te *saate* tema heaks teha.",
+        "blame": "Treener: „{phrase}“ veeretab süü teistele. Võtke vastutus: „Vabandan, ma lahendan selle.“",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    language: str
+    reason: Reason
+    phrase: str
+
+
+def _reason_of(phrase: str, language: str) -> Reason:
+    for reason in ("policy", "blame", "qualified"):
+        if PATTERNS[language][reason].search(phrase):  # type: ignore[index]
+            return reason  # type: ignore[return-value]
+    return "qualified"
+
+
+def find_faults(text: str, playbook: Playbook) -> list[Finding]:
+    """Every fault found, playbook phrases first; one per reason."""
+    lowered = text.lower()
+    found: dict[Reason, Finding] = {}
+    for language, phrases in playbook.banned_phrases.items():
+        if language not in PATTERNS:
+            continue
+        for phrase in phrases:
+            if phrase.lower() in lowered:
+                reason = _reason_of(phrase, language)
+                found.setdefault(reason, Finding(language, reason, phrase))
+    for language, rules in PATTERNS.items():
+        for reason, pattern in rules.items():
+            match = pattern.search(text)
+            if match and reason not in found:
+                found[reason] = Finding(language, reason, match.group(0).strip())
+    return list(found.values())
+
+
+def nudge_text(findings: list[Finding]) -> str:
+    return "\n".join(NUDGES[f.language][f.reason].format(phrase=f.phrase) for f in findings)
+
+
+def check_agent_reply(services, event: dict, workspace: str) -> bool:
+    """Nudge the agent if their thread reply breaks the method; returns whether a nudge was sent."""
+    channel, user, thread_ts = event["channel"], event["user"], event["thread_ts"]
+    incident = services.store.incident_for_thread(workspace, channel, thread_ts)
+    if incident is None:
+        return False  # not a customer thread the coach knows
+    findings = find_faults(event.get("text") or "", services.engine.playbook)
+    nudged = False
+    if findings:
+        response = safe_call("chat.postEphemeral", services.client.chat_postEphemeral, channel=channel, user=user,
+                             thread_ts=thread_ts, text=nudge_text(findings))
+        nudged = response is not None
+    services.store.record_agent_reply(workspace, channel, thread_ts, user, nudged)
+    log.info("agent reply checked", extra={"channel": channel, "agent": user, "incident": incident.id,
+                                           "faults": [f.reason for f in findings], "text": fingerprint(event.get("text"))})
+    return nudged

@@ -1,0 +1,309 @@
+"""`/recover`: the full plan for a thread, stats, follow-ups, and playbook administration.
+
+Everything answers privately (ephemeral via the command's response_url, or the requester's DM for
+files), because a supervisor may type the command in a customer's channel. Slow work (inference,
+the heat map) goes to the bounded executor after the ack. Admin-only subcommands are refused for
+everyone else and the refusal is audited.
+"""
+from __future__ import annotations
+
+import re
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import urlparse
+
+from slack_bolt import Ack, App, Respond
+
+from bot.coach.models import CustomerProfile, ThreadMessage
+from bot.playbook import Playbook, PlaybookError
+from bot.render import blocks as ui
+from bot.slack.logging import get_logger
+from bot.slack.resilience import safe_call
+from bot.storage.api import CustomerMessage, PlaybookVersion
+
+log = get_logger("slack.recover")
+MAX_PLAYBOOK_BYTES = 1_000_000
+LINK = re.compile(r"/archives/(?P<channel>[A-Z0-9]+)/p(?P<sec>\d{10})(?P<usec>\d{6})(?:\?(?P<query>\S*))?")
+FILE_ID = re.compile(r"\b(F[A-Z0-9]{6,})\b")
+ADMIN_SUBCOMMANDS = {"show", "upload", "history", "rollback"}
+
+HELP = """*Recovery Coach* — `/recover`
+• `/recover` in a thread, or `/recover <message link>` — the full recovery plan for that customer message
+• `/recover stats [7d|30d]` — incidents by type, tone and hour, patterns worth a look, heat map (sent to you privately)
+• `/recover followups` — follow-ups that are due
+• `/recover playbook show | upload [file link] | history | rollback N` — playbook admins only
+• `/recover help` — this text"""
+USAGE = "I didn't understand that. " + HELP
+
+
+def register(app: App, services) -> None:
+    @app.command("/recover")
+    def on_recover(ack: Ack, command: dict, respond: Respond) -> None:
+        ack()
+        handle_recover(services, command, respond)
+
+    @app.view(ui.PLAYBOOK_VIEW)
+    def on_playbook_submit(ack: Ack, body: dict, view: dict) -> None:
+        submit_playbook_modal(services, ack, body, view)
+
+
+def handle_recover(services, command: dict, respond: Respond) -> None:
+    user = command["user_id"]
+    args = (command.get("text") or "").split()
+    sub = args[0].lower() if args else ""
+    link = LINK.search(command.get("text") or "")
+    if link or not args:
+        target = _thread_target(services, command, link)
+        if target is None:
+            respond(text=HELP if not args else "I can't find that message.")
+            return
+        if not _require_supervisor(services, user, "recover plan", respond):
+            return
+        services.inference.submit(full_plan, services, respond, user, command.get("team_id") or "", *target)
+    elif sub == "help":
+        respond(text=HELP)
+    elif sub == "stats":
+        days = _days(args[1] if len(args) > 1 else "7d")
+        if days is None:
+            respond(text="Usage: `/recover stats [7d|30d]`")
+        elif _require_supervisor(services, user, "recover stats", respond):
+            services.inference.submit(send_stats, services, respond, user, days)
+    elif sub == "followups":
+        list_follow_ups(services, respond, user)
+    elif sub == "playbook":
+        playbook_command(services, command, respond, args[1:])
+    else:
+        respond(text=USAGE)
+
+
+def _days(arg: str) -> int | None:
+    match = re.fullmatch(r"(\d{1,3})d?", arg.strip().lower())
+    return int(match.group(1)) if match and 0 < int(match.group(1)) <= 365 else None
+
+
+def _require_supervisor(services, user: str, action: str, respond: Respond) -> bool:
+    if services.roles.is_supervisor(user):
+        return True
+    services.store.record_audit(user, action, "not a supervisor", allowed=False)
+    respond(text="Only supervisors can use this (COACH_SUPERVISORS / COACH_LEADS).")
+    return False
+
+
+def _thread_target(services, command: dict, link: re.Match | None) -> tuple[str, str, str | None] | None:
+    """(channel, thread root ts, message ts or None) from a link, the command's thread, or the channel's latest incident."""
+    if link:
+        ts = f"{link['sec']}.{link['usec']}"
+        query = dict(part.split("=", 1) for part in (link["query"] or "").split("&") if "=" in part)
+        return link["channel"], query.get("thread_ts", ts), ts
+    channel = command["channel_id"]
+    if command.get("thread_ts"):
+        return channel, command["thread_ts"], None
+    recent = [i for i in services.store.incidents_since(services.now() - timedelta(days=7))
+              if i.channel == channel and i.status == "open"]
+    if recent:
+        latest = max(recent, key=lambda i: i.opened_at)
+        return channel, latest.thread_ts, None
+    return None
+
+
+def full_plan(services, respond: Respond, user: str, workspace: str, channel: str, thread_ts: str,
+              message_ts: str | None) -> None:
+    replies = safe_call("conversations.replies", services.client.conversations_replies, channel=channel, ts=thread_ts,
+                        limit=200)
+    if replies is None:
+        respond(text="I can't read that thread: is the bot invited to the channel?")
+        return
+    messages = [m for m in replies.get("messages") or [] if not m.get("bot_id") and m.get("text")]
+    customer_msgs = [m for m in messages if services.roles.is_customer(m.get("user"))]
+    chosen = next((m for m in customer_msgs if m["ts"] == message_ts), None) or (customer_msgs[-1] if customer_msgs else None)
+    if chosen is None:
+        respond(text="No customer message in that thread.")
+        return
+    earlier = [ThreadMessage(text=m["text"], from_customer=m in customer_msgs, has_files=bool(m.get("files")))
+               for m in messages if float(m["ts"]) < float(chosen["ts"])]
+    classification = services.engine.classify(chosen["text"])
+    plan = services.engine.suggest(chosen["text"], earlier, CustomerProfile(customer_id=chosen["user"]),
+                                   services.roles.authority(user), bool(chosen.get("files")), classification)
+    incident = services.store.incident_for_thread(workspace, channel, thread_ts)
+    if incident is not None:
+        incident_id = incident.id
+    else:
+        incident_id = services.store.record_customer_message(
+            CustomerMessage(workspace, channel, thread_ts, chosen["ts"], chosen["user"], chosen["text"],
+                            datetime.fromtimestamp(float(chosen["ts"]), timezone.utc)),
+            classification, plan, shown_to=[user])
+    ctx = ui.CardContext(incident_id, channel, thread_ts, chosen["ts"])
+    respond(text=ui.card_text(plan), blocks=ui.coaching_card(plan, ctx, full=True))
+
+
+def send_stats(services, respond: Respond, user: str, days: int) -> None:
+    from bot.slack.stats import stats_report
+
+    text, png = stats_report(services.store, days, services.now())
+    respond(text=text)
+    if png:
+        dm = services.dm_channel(user)
+        if dm:
+            safe_call("files.upload_v2", services.client.files_upload_v2, channel=dm, file=png,
+                      filename=f"heatmap-{days}d.png", title=f"Incidents by hour of week, last {days} days")
+
+
+def list_follow_ups(services, respond: Respond, user: str) -> None:
+    supervisor = services.roles.is_supervisor(user)
+    due = services.store.due_follow_ups(services.now(), owner=None if supervisor else user)
+    if not due:
+        respond(text="No follow-ups due. :tada:")
+        return
+    lines = [f"• {f.due_at:%Y-%m-%d %H:%M} `{f.when}` {f.action} — <#{f.channel}>" + (f" (<@{f.owner}>)" if supervisor else "")
+             for f in due[:30]]
+    respond(text=f"*Follow-ups due* ({len(due)})\n" + "\n".join(lines))
+
+
+def who(user: str) -> str:
+    """A Slack mention for user IDs; other authors (e.g. 'system') as plain text."""
+    return f"<@{user}>" if re.fullmatch(r"[UW][A-Z0-9]+", user) else user
+
+
+def playbook_summary(playbook: Playbook, current: PlaybookVersion | None) -> list[str]:
+    options = sum(len(v) for v in playbook.compensation.values())
+    head = (f"*Version {current.version}* by {who(current.author)} on {current.created_at:%Y-%m-%d %H:%M}"
+            + (f" — {current.note}" if current.note else "")) if current else "*Version:* from file (not yet versioned)"
+    return [head, f"{playbook.company}, currency {playbook.currency}, languages {', '.join(playbook.languages)}",
+            f"{options} compensation options across {len(playbook.compensation)} complaint types; "
+            f"high-value from {playbook.customer_value.high_value_threshold:,.0f} {playbook.currency}"]
+
+
+def playbook_command(services, command: dict, respond: Respond, args: list[str]) -> None:
+    user = command["user_id"]
+    sub = args[0].lower() if args else ""
+    if sub not in ADMIN_SUBCOMMANDS:
+        respond(text="Usage: `/recover playbook show | upload [file link] | history | rollback N`")
+        return
+    action = f"playbook {sub}"
+    if not services.roles.is_admin(user):
+        services.store.record_audit(user, action, " ".join(args)[:200], allowed=False)
+        respond(text=":no_entry: Only playbook admins (COACH_ADMINS) can do that. This attempt was recorded.")
+        log.warning("non-admin playbook command refused", extra={"user": user, "action": action})
+        return
+    services.playbooks.maybe_reload(force=True)
+    if sub == "show":
+        services.store.record_audit(user, action, "", allowed=True)
+        respond(text="\n".join(playbook_summary(services.engine.playbook, services.store.current_playbook())))
+    elif sub == "history":
+        services.store.record_audit(user, action, "", allowed=True)
+        versions = services.store.playbook_history(20)
+        lines = [f"• v{v.version} — {who(v.author)} {v.created_at:%Y-%m-%d %H:%M}" + (f" — {v.note}" if v.note else "")
+                 + (" *(live)*" if v.version == services.playbooks.version else "") for v in versions]
+        respond(text="*Playbook history*\n" + ("\n".join(lines) or "_none_"))
+    elif sub == "rollback":
+        rollback(services, respond, user, args[1] if len(args) > 1 else "")
+    elif len(args) > 1:
+        services.inference.submit(upload_from_file, services, respond, user, " ".join(args[1:]))
+    else:
+        opened = safe_call("views.open", services.client.views_open, trigger_id=command["trigger_id"],
+                           view=ui.playbook_modal())
+        services.store.record_audit(user, action, "modal opened", allowed=True)
+        if opened is None:
+            respond(text="Could not open the upload form; try `/recover playbook upload <file link>`.")
+
+
+def rollback(services, respond: Respond, user: str, arg: str) -> None:
+    if not arg.lstrip("v").isdigit():
+        respond(text="Usage: `/recover playbook rollback N` (see `/recover playbook history`)")
+        return
+    number = int(arg.lstrip("v"))
+    version = services.store.playbook_version(number)
+    if version is None:
+        respond(text=f"There is no playbook version {number}.")
+        return
+    try:
+        saved = services.playbooks.apply(version.yaml_text, author=user, note=f"rollback to v{number}")
+    except PlaybookError as exc:
+        respond(text=_refusal(exc))
+        return
+    services.store.record_audit(user, "playbook rollback", f"v{number} -> v{saved.version}", allowed=True)
+    respond(text=f":white_check_mark: Rolled back: v{saved.version} (a copy of v{number}) is live in every worker.")
+
+
+def _refusal(exc: PlaybookError) -> str:
+    problems = "\n".join(f"• {p}" for p in exc.problems[:25])
+    more = f"\n…and {len(exc.problems) - 25} more" if len(exc.problems) > 25 else ""
+    return f":x: Playbook refused; the live one stays.\n{problems}{more}"
+
+
+def fetch_slack_file(services, file_ref: str | dict[str, Any]) -> str:
+    """Download a Slack file's text with the bot token; only from Slack's own hosts (or the configured API host)."""
+    info = file_ref if isinstance(file_ref, dict) else None
+    if info is None or not (info.get("url_private_download") or info.get("url_private")):
+        match = FILE_ID.search(file_ref if isinstance(file_ref, str) else str(file_ref.get("id", "")))
+        if not match:
+            raise ValueError("give a file link or ID (F…)")
+        response = safe_call("files.info", services.client.files_info, file=match.group(1))
+        if response is None:
+            raise ValueError("I can't read that file (is it shared where the bot can see it?)")
+        info = response["file"]
+    url = info.get("url_private_download") or info.get("url_private")
+    host = urlparse(url).hostname or ""
+    if not (host == "slack.com" or host.endswith(".slack.com") or host == urlparse(services.client.base_url).hostname):
+        raise ValueError("refusing to send the bot token to a non-Slack host")
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {services.client.token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (host checked above)
+        data = response.read(MAX_PLAYBOOK_BYTES + 1)
+    if len(data) > MAX_PLAYBOOK_BYTES:
+        raise ValueError("file too large for a playbook")
+    return data.decode("utf-8")
+
+
+def upload_from_file(services, respond: Respond, user: str, file_ref: str) -> None:
+    try:
+        text = fetch_slack_file(services, file_ref)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        respond(text=f":x: {exc}")
+        return
+    try:
+        saved = services.playbooks.apply(text, author=user, note="uploaded file")
+    except PlaybookError as exc:
+        services.store.record_audit(user, "playbook upload", f"refused: {len(exc.problems)} problem(s)", allowed=True)
+        respond(text=_refusal(exc))
+        return
+    services.store.record_audit(user, "playbook upload", f"v{saved.version}", allowed=True)
+    respond(text=f":white_check_mark: Playbook v{saved.version} is live in every worker.")
+
+
+def submit_playbook_modal(services, ack: Ack, body: dict, view: dict) -> None:
+    """Validate inside the ack window so problems show on the form itself; the full list also goes by DM."""
+    user = body["user"]["id"]
+    if not services.roles.is_admin(user):
+        services.store.record_audit(user, "playbook upload", "modal", allowed=False)
+        ack(response_action="errors", errors={"text": "Only playbook admins (COACH_ADMINS) can change the playbook."})
+        return
+    values = view["state"]["values"]
+    files = ((values.get("file") or {}).get("value") or {}).get("files") or []
+    pasted = ((values.get("text") or {}).get("value") or {}).get("value") or ""
+    note = ((values.get("note") or {}).get("value") or {}).get("value") or "uploaded in Slack"
+    try:
+        text = pasted if pasted.strip() else (fetch_slack_file(services, files[0]) if files else "")
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        ack(response_action="errors", errors={"file": str(exc)[:500]})
+        return
+    if not text.strip():
+        ack(response_action="errors", errors={"file": "Upload a YAML file or paste one below."})
+        return
+    try:
+        saved = services.playbooks.apply(text, author=user, note=note)
+    except PlaybookError as exc:
+        block = "text" if pasted.strip() else "file"
+        ack(response_action="errors", errors={block: "; ".join(str(p) for p in exc.problems[:5])[:1500]})
+        services.store.record_audit(user, "playbook upload", f"refused: {len(exc.problems)} problem(s)", allowed=True)
+        _dm(services, user, _refusal(exc))
+        return
+    ack()
+    services.store.record_audit(user, "playbook upload", f"v{saved.version}", allowed=True)
+    _dm(services, user, f":white_check_mark: Playbook v{saved.version} is live in every worker.")
+
+
+def _dm(services, user: str, text: str) -> None:
+    dm = services.dm_channel(user)
+    if dm:
+        safe_call("chat.postMessage", services.client.chat_postMessage, channel=dm, text=text)

@@ -1,0 +1,106 @@
+"""Process entry points: HTTP mode (`coach serve`), Socket Mode (`coach run`), and what `coach start` picks."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from slack_sdk import WebClient
+
+from bot.engine import RecoveryEngine
+from bot.settings import Settings
+from bot.slack.app import CoachApp, build_app
+from bot.slack.followups import start_follow_up_scheduler
+from bot.slack.logging import configure_logging, get_logger
+from bot.slack.server import make_http_server, wsgi_app
+
+log = get_logger("slack.runner")
+
+
+class ConfigError(RuntimeError):
+    """A setting needed for the chosen mode is missing."""
+
+
+@dataclass
+class Runtime:
+    app: CoachApp
+    store: object
+    scheduler: object
+
+    def close(self) -> None:
+        self.scheduler.stop()  # type: ignore[attr-defined]
+        self.app.close()
+        self.store.close()  # type: ignore[attr-defined]
+
+
+def open_store(settings: Settings):
+    """The SQL store at COACH_DATABASE_URL, migrated to head (safe to run from every worker)."""
+    from bot.storage.store import SqlStore
+
+    url = settings.coach_database_url
+    if url.startswith("sqlite:///") and not url.endswith(":memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    store = SqlStore(url, text_retention_days=settings.coach_text_retention_days)
+    store.migrate()
+    return store
+
+
+def preload_model(engine: RecoveryEngine) -> threading.Thread:
+    """Load the model off the main thread: the HTTP server answers at once, /healthz says 503 until ready."""
+    def load() -> None:
+        try:
+            _ = engine.classifier
+            _ = engine.playbook
+            log.info("model loaded")
+        except Exception:
+            log.exception("model failed to load")
+
+    thread = threading.Thread(target=load, name="coach-model-load", daemon=True)
+    thread.start()
+    return thread
+
+
+def create_runtime(settings: Settings, engine: RecoveryEngine | None = None, client: WebClient | None = None,
+                   follow_up_interval: float = 30.0) -> Runtime:
+    store = open_store(settings)
+    engine = engine or RecoveryEngine(settings)
+    app = build_app(settings, engine, store, client=client)
+    scheduler = start_follow_up_scheduler(app.services, follow_up_interval)
+    preload_model(engine)
+    return Runtime(app, store, scheduler)
+
+
+def serve_http(settings: Settings, host: str, port: int) -> None:
+    """HTTP mode: POST /slack/events (events, commands, interactivity) and GET /healthz."""
+    if settings.slack_bot_token is None or settings.slack_signing_secret is None:
+        raise ConfigError("HTTP mode needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET")
+    configure_logging(settings.coach_log_level)
+    runtime = create_runtime(settings)
+    server = make_http_server(wsgi_app(runtime.app.bolt, runtime.app.ready), host, port)
+    log.info("listening", extra={"host": host, "port": server.server_address[1], "path": "/slack/events"})
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        runtime.close()
+
+
+def run_socket_mode(settings: Settings) -> None:
+    """Socket Mode: Slack pushes events over a websocket we open; no public URL needed."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    if settings.slack_bot_token is None or settings.slack_app_token is None:
+        raise ConfigError("Socket Mode needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN (xapp-…)")
+    configure_logging(settings.coach_log_level)
+    runtime = create_runtime(settings)
+    handler = SocketModeHandler(runtime.app.bolt, settings.slack_app_token.get_secret_value())
+    log.info("connecting in Socket Mode")
+    try:
+        handler.start()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        handler.close()
+        runtime.close()

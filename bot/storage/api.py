@@ -1,0 +1,91 @@
+"""The storage contract the Slack bot and the CLI program against (implemented in bot/storage/store.py).
+
+Written first so the Slack layer and the storage layer can be built side by side. Every method is
+safe to call from several worker processes sharing one database (SQLite file or PostgreSQL).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from bot.coach.models import Classification, FollowUpItem, RecoveryPlan
+
+CompensationState = Literal["offered", "pending_approval", "approved", "denied", "given"]
+
+
+@dataclass(frozen=True)
+class CustomerMessage:
+    workspace: str          # Slack team id
+    channel: str
+    thread_ts: str          # thread root ts (the message ts itself for a new thread)
+    message_ts: str
+    customer_id: str        # Slack user id; stored only as a keyed pseudonym
+    text: str               # stored redacted, and only until retention expires
+    at: datetime
+    timezone: str | None = None   # from users.info tz, when known
+    product: str | None = None    # product / order reference when mentioned
+
+
+@dataclass(frozen=True)
+class DueFollowUp:
+    id: int
+    incident_id: int
+    owner: str              # agent user id to remind
+    when: str               # 'now' | 'internal' | '+3d'
+    action: str
+    due_at: datetime
+    channel: str
+    thread_ts: str
+
+
+@dataclass(frozen=True)
+class PlaybookVersion:
+    version: int
+    yaml_text: str
+    author: str
+    created_at: datetime
+    note: str = ""
+
+
+@dataclass
+class IncidentSummary:
+    id: int
+    channel: str
+    thread_ts: str
+    severity: str
+    complaint: str
+    tone_first: str
+    tone_last: str
+    opened_at: datetime
+    status: str             # open | resolved
+    notes: list[str] = field(default_factory=list)
+
+
+class Store(Protocol):
+    def migrate(self) -> None: ...                                       # alembic upgrade head
+    def claim_event(self, event_id: str) -> bool: ...                   # True only the first time, across workers
+    def record_customer_message(self, msg: CustomerMessage, classification: Classification,
+                                plan: RecoveryPlan, shown_to: list[str]) -> int: ...   # -> incident id (upsert per thread)
+    def record_agent_reply(self, workspace: str, channel: str, thread_ts: str, agent: str,
+                           nudged: bool) -> None: ...
+    def record_suggestion_used(self, incident_id: int, kind: str, by_user: str) -> None: ...
+    def record_compensation(self, incident_id: int, option_id: str, offer: str, value: float, currency: str,
+                            state: CompensationState, by_user: str, approver: str | None = None) -> int: ...
+    def update_compensation(self, compensation_id: int, state: CompensationState, by_user: str) -> None: ...
+    def record_correction(self, incident_id: int, message_ts: str, tone: str | None, complaint: str | None,
+                          by_user: str) -> None: ...
+    def corrections_for_training(self) -> list[dict]: ...              # [{text, lang, tone, complaint}] (redacted text)
+    def resolve_incident(self, incident_id: int, by_user: str, follow_ups: list[FollowUpItem],
+                         now: datetime | None = None) -> None: ...     # schedules the follow-ups for by_user
+    def claim_due_follow_ups(self, now: datetime, worker: str, limit: int = 50) -> list[DueFollowUp]: ...
+    def mark_follow_up_sent(self, follow_up_id: int) -> None: ...
+    def due_follow_ups(self, now: datetime, owner: str | None = None) -> list[DueFollowUp]: ...  # listing only
+    def incident_for_thread(self, workspace: str, channel: str, thread_ts: str) -> IncidentSummary | None: ...
+    def customer_history(self, workspace: str, customer_id: str, limit: int = 5) -> list[IncidentSummary]: ...
+    def incidents_since(self, since: datetime) -> list[IncidentSummary]: ...
+    def save_playbook_version(self, yaml_text: str, author: str, note: str = "") -> PlaybookVersion: ...
+    def current_playbook(self) -> PlaybookVersion | None: ...
+    def playbook_history(self, limit: int = 20) -> list[PlaybookVersion]: ...
+    def playbook_version(self, version: int) -> PlaybookVersion | None: ...
+    def record_audit(self, actor: str, action: str, detail: str, allowed: bool) -> None: ...
