@@ -9,11 +9,9 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-import torch
-from tqdm import tqdm
 
-EXPECTED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-EMBEDDING_DIM = 384
+from bot.classify.config import EMBEDDING_DIM, EXPECTED_SHA256
+
 MAX_TOKENS = 128
 
 
@@ -49,6 +47,14 @@ def verify_encoder(directory: Path, expected: str = EXPECTED_SHA256) -> Path:
     return weights
 
 
+def mean_pool(hidden, mask):
+    """Masked mean over tokens, then L2 normalisation (the sentence-transformers recipe)."""
+    import torch
+
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+
 class SentenceEncoder:
     """Mean-pooled, L2-normalised MiniLM embeddings (the sentence-transformers recipe)."""
 
@@ -65,8 +71,10 @@ class SentenceEncoder:
         self.model = AutoModel.from_pretrained(str(self.directory), local_files_only=True)
         self.model.eval()
 
-    @torch.inference_mode()
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool | None = None) -> np.ndarray:
+        import torch
+        from tqdm import tqdm
+
         out = np.zeros((len(texts), EMBEDDING_DIM), dtype=np.float32)
         # sort by length so batches pad little; restore order at the end
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -76,9 +84,8 @@ class SentenceEncoder:
             batch = self.tokenizer(
                 [texts[i] for i in idx], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
             )
-            hidden = self.model(**batch).last_hidden_state
+            with torch.inference_mode():
+                hidden = self.model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-            out[idx] = pooled.numpy()
+            out[idx] = mean_pool(hidden, mask).numpy()
         return out

@@ -8,8 +8,10 @@ from __future__ import annotations
 import re
 import unicodedata
 import zlib
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 NGRAM_RANGE = (1, 4)
 DIGITS = re.compile(r"\d")
@@ -46,8 +48,10 @@ def ngram_features(text: str, buckets: int) -> tuple[list[int], list[float]]:
     return list(scaled), [v / norm for v in scaled.values()]
 
 
-def pack(features: list[tuple[list[int], list[float]]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def pack(features: list[tuple[list[int], list[float]]]) -> tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]:
     """EmbeddingBag inputs (flat ids, offsets, per-id weights) from per-text features."""
+    import torch
+
     ids: list[int] = []
     weights: list[float] = []
     offsets: list[int] = []
@@ -62,5 +66,5 @@ def pack(features: list[tuple[list[int], list[float]]]) -> tuple[torch.Tensor, t
     )
 
 
-def ngram_batch(texts: list[str], buckets: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def ngram_batch(texts: list[str], buckets: int) -> tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]:
     return pack([ngram_features(text, buckets) for text in texts])

@@ -7,33 +7,14 @@ version the bot serves, so versions sit side by side and switching back is one l
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+import torch
 
-from bot.classify.encoder import EMBEDDING_DIM, EXPECTED_SHA256
-from bot.labels import COMPLAINTS, TONES
-
-
-@dataclass
-class HeadsConfig:
-    version: str
-    tones: list[str] = field(default_factory=lambda: list(TONES))
-    complaints: list[str] = field(default_factory=lambda: list(COMPLAINTS))
-    buckets: int = 1 << 15
-    ngram_dim: int = 64
-    hidden: int = 256
-    dropout: float = 0.2
-    temperatures: dict[str, float] = field(default_factory=lambda: {"tone": 1.0, "complaint": 1.0})
-    encoder_sha256: str = EXPECTED_SHA256
-    trained_on: dict[str, int] = field(default_factory=dict)
-    seed: int = 13
-
-    def labels(self, head: str) -> list[str]:
-        return self.tones if head == "tone" else self.complaints
+from bot.classify.config import EMBEDDING_DIM, HeadsConfig, read_config, resolve_model_dir
 
 
 class RecoveryHeads(nn.Module):
@@ -65,10 +46,7 @@ def save_heads(model: RecoveryHeads, directory: Path) -> None:
 
 
 def load_heads(directory: Path) -> RecoveryHeads:
-    config_path = directory / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"no model at {directory} (expected config.json and heads.safetensors)")
-    config = HeadsConfig(**json.loads(config_path.read_text()))
+    config = read_config(directory)
     model = RecoveryHeads(config)
     state = load_file(str(directory / "heads.safetensors"))
     state["ngrams.weight"] = state["ngrams.weight"].float()
@@ -77,13 +55,4 @@ def load_heads(directory: Path) -> RecoveryHeads:
     return model
 
 
-def resolve_model_dir(path: Path) -> Path:
-    """Accept a version folder, or a models/ folder with a CURRENT file naming the version."""
-    if (path / "config.json").is_file():
-        return path
-    current = path / "CURRENT"
-    if current.is_file():
-        return path / current.read_text().strip()
-    if path.name == "current" and (path.parent / "CURRENT").is_file():
-        return path.parent / (path.parent / "CURRENT").read_text().strip()
-    raise FileNotFoundError(f"no model version at {path}: run `coach train` or set COACH_MODEL_DIR")
+__all__ = ["HeadsConfig", "RecoveryHeads", "load_heads", "resolve_model_dir", "save_heads"]
