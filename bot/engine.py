@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 from functools import cached_property
 
-from bot.classify.classifier import Classifier
+from bot.classify.classifier import BaseClassifier
 from bot.coach.models import Classification, CustomerProfile, RecoveryPlan, ThreadMessage
 from bot.coach.planner import plan_recovery
 from bot.labels import Role
@@ -12,20 +12,30 @@ from bot.playbook import Playbook, load_playbook
 from bot.settings import Settings
 
 
+def load_classifier(settings: Settings) -> BaseClassifier:
+    """The configured backend; the ONNX ones never import torch (unless the graph must first be exported)."""
+    common = dict(unsure_threshold=settings.coach_unsure_threshold, threads=settings.coach_inference_threads,
+                  abusive_threshold=settings.coach_abusive_threshold)
+    if settings.coach_backend == "torch":
+        from bot.classify.classifier import Classifier
+
+        return Classifier.load(settings.coach_model_dir, **common)
+    from bot.classify.onnx_backend import OnnxClassifier
+
+    return OnnxClassifier.load(settings.coach_model_dir, quantized=settings.coach_backend == "onnx-int8", **common)
+
+
 class RecoveryEngine:
-    def __init__(self, settings: Settings, classifier: Classifier | None = None, playbook: Playbook | None = None):
+    def __init__(self, settings: Settings, classifier: BaseClassifier | None = None, playbook: Playbook | None = None):
         self.settings = settings
         self._classifier = classifier
         self._playbook = playbook
         self._lock = threading.Lock()
 
     @cached_property
-    def classifier(self) -> Classifier:
+    def classifier(self) -> BaseClassifier:
         if self._classifier is None:
-            self._classifier = Classifier.load(
-                self.settings.coach_model_dir, self.settings.coach_unsure_threshold,
-                self.settings.coach_inference_threads, self.settings.coach_abusive_threshold,
-            )
+            self._classifier = load_classifier(self.settings)
         return self._classifier
 
     @property

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     coach_unsure_threshold: float = Field(0.45, ge=0.0, le=1.0)
     coach_abusive_threshold: float = Field(0.7, ge=0.0, le=1.0)
     coach_inference_threads: int = Field(2, ge=1)
+    coach_backend: Literal["onnx-int8", "onnx-fp32", "torch"] = Field(
+        "onnx-int8", description="serving path: onnxruntime (no torch import) or the torch reference"
+    )
 
     # Slack
     slack_bot_token: SecretStr | None = None

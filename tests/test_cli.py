@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 import bot.cli as cli
+import bot.cli.common as cli_common
 from bot.labels import COMPLAINTS, LANGUAGES, TONES
 from tests.conftest import write
 
@@ -15,7 +16,7 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def shipped_engine(engine, monkeypatch):
-    monkeypatch.setattr(cli, "_engine", lambda settings=None: engine)
+    monkeypatch.setattr(cli_common, "engine", lambda settings=None: engine)
 
 
 def test_suggest_json_contract():

@@ -141,6 +141,22 @@ def _handwritten(directory: Path) -> Iterator[Example]:
                           weight if tone else 0.0, weight if comp else 0.0)
 
 
+FEEDBACK_WEIGHT = HANDWRITTEN_WEIGHT  # an agent's correction of a real message is in-domain gold
+
+
+def feedback_examples(corrections: list[dict]) -> list[Example]:
+    """Agents' corrections (from the incident store) as training rows; only corrected heads carry a label."""
+    out = []
+    for row in corrections:
+        tone = row.get("tone") if row.get("tone") in TONES else None
+        complaint = row.get("complaint") if row.get("complaint") in COMPLAINTS else None
+        text = (row.get("text") or "").strip()
+        if text and (tone or complaint):
+            out.append(Example(text, row.get("lang") or "en", tone, complaint, "train", "feedback",
+                               FEEDBACK_WEIGHT if tone else 0.0, FEEDBACK_WEIGHT if complaint else 0.0))
+    return out
+
+
 def build_corpus(shared: Path, handwritten: Path, seed: int = 13) -> list[Example]:
     rng = random.Random(seed)
     mappings = json.loads((shared / "label_mappings.json").read_text())

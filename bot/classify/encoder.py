@@ -58,7 +58,8 @@ def mean_pool(hidden, mask):
 class SentenceEncoder:
     """Mean-pooled, L2-normalised MiniLM embeddings (the sentence-transformers recipe)."""
 
-    def __init__(self, directory: Path | None = None, expected_sha256: str = EXPECTED_SHA256):
+    def __init__(self, directory: Path | None = None, expected_sha256: str = EXPECTED_SHA256,
+                 attn_implementation: str | None = None):
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -68,7 +69,8 @@ class SentenceEncoder:
         self.directory = directory or encoder_dir()
         verify_encoder(self.directory, expected_sha256)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.directory), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(self.directory), local_files_only=True)
+        extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        self.model = AutoModel.from_pretrained(str(self.directory), local_files_only=True, **extra)
         self.model.eval()
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool | None = None) -> np.ndarray:

@@ -50,16 +50,28 @@ def train_version(examples: list[Example], models_dir: Path, options: TrainOptio
     return directory
 
 
+BACKENDS = ("torch", "onnx-fp32", "onnx-int8")
+
+
 def evaluate_version(directory: Path, examples: list[Example], cache_dir: Path | None = None,
-                     encoder: SentenceEncoder | None = None, plots: bool = True) -> dict:
+                     encoder: SentenceEncoder | None = None, plots: bool = True, backend: str = "torch") -> dict:
+    """Score the 'val' split; the torch backend writes metrics.json + PNGs, the ONNX ones metrics-<backend>.json."""
     model = load_heads(directory)
     val = [e for e in examples if e.split == "val"]
-    encoder = encoder or SentenceEncoder(expected_sha256=model.config.encoder_sha256)
-    probs = predict_probs(model, EmbeddingCache(encoder.encode, cache_dir), [e.text for e in val])
+    texts = [e.text for e in val]
+    if backend == "torch":
+        encoder = encoder or SentenceEncoder(expected_sha256=model.config.encoder_sha256)
+        probs = predict_probs(model, EmbeddingCache(encoder.encode, cache_dir), texts)
+    else:
+        from bot.classify.onnx_backend import OnnxClassifier
+
+        probs = OnnxClassifier.load(directory, quantized=backend == "onnx-int8").probabilities(texts)
     labels = {"tone": model.config.tones, "complaint": model.config.complaints}
     report = evaluate(val, probs, labels)
-    write_json(directory / "metrics.json", {"version": model.config.version, "validation_rows": len(val),
-                                            "heads": report})
+    name = "metrics.json" if backend == "torch" else f"metrics-{backend}.json"
+    write_json(directory / name, {"version": model.config.version, "backend": backend,
+                                  "validation_rows": len(val), "heads": report})
+    plots = plots and backend == "torch"
     if plots:
         for head, by_lang in report.items():
             for lang, metrics in by_lang.items():

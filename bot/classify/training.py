@@ -36,6 +36,7 @@ class TrainOptions:
     buckets: int = 1 << 15
     ngram_dim: int = 64
     hidden: int = 256
+    embedding_dropout: float = 0.0  # share of rows whose sentence embedding is blanked, so n-grams learn alone
     progress: bool = True
 
 
@@ -164,7 +165,11 @@ def train_heads(examples: list[Example], embed: Callable[[list[str]], np.ndarray
         for s in range(0, len(train), options.batch_size):
             idx = order[s : s + options.batch_size]
             ids, offsets, weights = pack([train_grams[i] for i in idx])
-            out = model(train_emb[idx], ids, offsets, weights)
+            emb = train_emb[idx]
+            if options.embedding_dropout:
+                keep = torch.rand(len(idx), 1, generator=generator) >= options.embedding_dropout
+                emb = emb * keep
+            out = model(emb, ids, offsets, weights)
             loss = torch.zeros(())
             for h in HEADS:
                 y, w = targets[h][0][idx], targets[h][1][idx]

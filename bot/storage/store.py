@@ -346,17 +346,26 @@ class SqlStore:
         with_retry(work)
 
     def corrections_for_training(self) -> list[dict]:
+        """Corrected messages with only the heads an agent corrected (the other head stays None, so the
+        model's own guess is never fed back to it as a label)."""
+        def corrected(column) -> object:
+            return select(Correction.id).where(
+                Correction.incident_id == IncidentMessage.incident_id,
+                Correction.message_ts == IncidentMessage.message_ts, column.is_not(None)).exists()
+
         with self.read_session() as s:
             rows = s.execute(
                 select(IncidentMessage.text, IncidentMessage.language, IncidentMessage.tone,
-                       IncidentMessage.complaint)
+                       IncidentMessage.complaint, corrected(Correction.tone).label("tone_fixed"),
+                       corrected(Correction.complaint).label("complaint_fixed"))
                 .where(IncidentMessage.text.is_not(None))
                 .where(select(Correction.id).where(
                     Correction.incident_id == IncidentMessage.incident_id,
                     Correction.message_ts == IncidentMessage.message_ts).exists())
                 .order_by(IncidentMessage.id)
             ).all()
-        return [{"text": r.text, "lang": r.language, "tone": r.tone, "complaint": r.complaint} for r in rows]
+        return [{"text": r.text, "lang": r.language, "tone": r.tone if r.tone_fixed else None,
+                 "complaint": r.complaint if r.complaint_fixed else None} for r in rows]
 
     # ----------------------------------------------------------------- follow-ups
     def resolve_incident(self, incident_id: int, by_user: str, follow_ups: list[FollowUpItem],

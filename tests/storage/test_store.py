@@ -225,3 +225,10 @@ def test_audit_rows_are_kept_and_redacted(store):
         ("U0AGENT1", "compensation.approve", False), ("U0ADMIN", "playbook.save", True)]
     assert rows[0].detail == "tried; customer mail [EMAIL]"
     assert rows[0].at.tzinfo is not None
+
+
+def test_only_corrected_heads_feed_training(store, book):
+    incident_id = record(store, book, "510.1", tone="neutral", complaint="billing", text="charged twice")
+    store.record_correction(incident_id, "510.1", "angry", None, "U0LEAD")
+    assert store.corrections_for_training() == [
+        {"text": "charged twice", "lang": "en", "tone": "angry", "complaint": None}]

@@ -1,0 +1,37 @@
+"""Shared pieces of the `coach` command line: the app, error exit, engine and store factories."""
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from bot.settings import PROJECT_ROOT, Settings
+
+app = typer.Typer(help="Recovery Coach: service-recovery coaching for support agents.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+DEFAULT_CORPUS = PROJECT_ROOT / "data" / "corpus.jsonl.gz"
+DEFAULT_MODELS = PROJECT_ROOT / "models"
+CACHE_DIR = PROJECT_ROOT / ".cache" / "embeddings"
+err = Console(stderr=True)
+
+
+def engine(settings: Settings | None = None):
+    from bot.engine import RecoveryEngine
+
+    return RecoveryEngine(settings or Settings())
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def store(settings: Settings | None = None, ready: bool = True):
+    """The incident store at COACH_DATABASE_URL; with `ready`, fail unless it has been migrated."""
+    from bot.storage.store import SqlStore
+
+    settings = settings or Settings()
+    store = SqlStore(settings.coach_database_url, text_retention_days=settings.coach_text_retention_days)
+    if ready and store.schema_revision() is None:
+        store.close()
+        fail("the incident database is empty: run `coach db upgrade` first")
+    return store

@@ -1,0 +1,51 @@
+"""Agents' corrections stored by the Slack bot are folded into the next model version."""
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from bot.classify.datasets import feedback_examples, read_corpus, write_corpus
+from bot.cli import app
+from bot.storage.store import SqlStore
+from tests.classify.test_training import _examples
+from tests.storage.helpers import playbook, record
+
+
+def test_feedback_examples_keep_only_corrected_heads():
+    rows = [{"text": "charged twice!", "lang": "en", "tone": "angry", "complaint": None},
+            {"text": "x", "lang": "en", "tone": None, "complaint": None},
+            {"text": "   ", "lang": "en", "tone": "angry", "complaint": "billing"},
+            {"text": "посылка", "lang": "ru", "tone": None, "complaint": "delivery"}]
+    out = feedback_examples(rows)
+    assert [(e.text, e.tone, e.complaint) for e in out] == [("charged twice!", "angry", None),
+                                                             ("посылка", None, "delivery")]
+    assert out[0].tone_w > 1 and out[0].complaint_w == 0 and out[1].complaint_w > 1
+    assert all(e.split == "train" and e.source == "feedback" for e in out)
+
+
+def test_train_with_feedback_folds_corrections_into_a_new_version(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'coach.sqlite'}"
+    store = SqlStore(url)
+    store.migrate()
+    book = playbook()
+    incident = record(store, book, "1.1", tone="neutral", complaint="none", text="my pram wheel snapped off")
+    store.record_correction(incident, "1.1", None, "product_quality", "U0AGENT")
+    store.close()
+    corpus = tmp_path / "corpus.jsonl.gz"
+    write_corpus(_examples(repeat=3) + _examples("val", 1), corpus)
+    models = tmp_path / "models"
+    (models / "v1").mkdir(parents=True)
+    monkeypatch.setenv("COACH_DATABASE_URL", url)
+    result = CliRunner().invoke(app, ["train", "--corpus", str(corpus), "--models-dir", str(models), "--epochs", "3",
+                                      "--with-feedback", "--no-cache"])
+    assert result.exit_code == 0, result.output
+    assert "folding in 1 corrected messages" in result.output
+    folded = read_corpus(models / "v2" / "feedback.jsonl.gz")
+    assert [(e.text, e.tone, e.complaint) for e in folded] == [("my pram wheel snapped off", None, "product_quality")]
+    assert json.loads((models / "v2" / "config.json").read_text())["trained_on"]["train"] + \
+        json.loads((models / "v2" / "config.json").read_text())["trained_on"]["calibration"] == 3 * 18 + 1
+    assert (models / "CURRENT").read_text().strip() == "v2"
+    switched = CliRunner().invoke(app, ["model", "use", "v1", "--models-dir", str(models)])
+    assert switched.exit_code == 1  # v1 here is an empty folder: refused, CURRENT untouched
+    assert (models / "CURRENT").read_text().strip() == "v2"
