@@ -24,6 +24,7 @@ class HeadsConfig:
     encoder_sha256: str = EXPECTED_SHA256
     trained_on: dict[str, int] = field(default_factory=dict)
     seed: int = 13
+    wide: bool = False  # a linear n-gram -> label layer beside the deep path (from v5 on)
 
     def labels(self, head: str) -> list[str]:
         return self.tones if head == "tone" else self.complaints

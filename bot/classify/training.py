@@ -36,6 +36,8 @@ class TrainOptions:
     buckets: int = 1 << 15
     ngram_dim: int = 64
     hidden: int = 256
+    wide: bool = True
+    ngram_lr_scale: float = 20.0  # rare n-gram rows get few Adam steps: they need a far larger step size
     embedding_dropout: float = 0.0  # share of rows whose sentence embedding is blanked, so n-grams learn alone
     progress: bool = True
 
@@ -144,7 +146,7 @@ def train_heads(examples: list[Example], embed: Callable[[list[str]], np.ndarray
     if not train:
         raise ValueError("no training examples (split == 'train')")
     config = HeadsConfig(version=options.version, buckets=options.buckets, ngram_dim=options.ngram_dim,
-                         hidden=options.hidden, seed=options.seed)
+                         hidden=options.hidden, seed=options.seed, wide=options.wide)
     labels = {"tone": config.tones, "complaint": config.complaints}
     model = RecoveryHeads(config)
     train_texts, calib_texts = [e.text for e in train], [e.text for e in calib]
@@ -153,9 +155,15 @@ def train_heads(examples: list[Example], embed: Callable[[list[str]], np.ndarray
     calib_emb = torch.from_numpy(embed(calib_texts)) if calib else torch.zeros(0, train_emb.shape[1])
     targets, calib_targets = _targets(train, labels), _targets(calib, labels)
     class_w = {h: _class_weights(targets[h][0], len(labels[h])) for h in HEADS}
-    optimiser = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
+    tables = [p for name, p in model.named_parameters() if name.startswith(("ngrams.", "wide_"))]
+    dense = [p for name, p in model.named_parameters() if not name.startswith(("ngrams.", "wide_"))]
+    ngram_lr = options.lr * options.ngram_lr_scale
+    optimiser = torch.optim.AdamW([
+        {"params": dense, "lr": options.lr, "weight_decay": options.weight_decay},
+        {"params": tables, "lr": ngram_lr, "weight_decay": 0.0},
+    ])
     steps = options.epochs * ((len(train) + options.batch_size - 1) // options.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=options.lr, total_steps=max(steps, 1))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=[options.lr, ngram_lr], total_steps=max(steps, 1))
     generator = torch.Generator().manual_seed(options.seed)
     best_state, best_loss = None, float("inf")
     bar = tqdm(total=steps, desc="training heads", unit="batch", disable=not options.progress)

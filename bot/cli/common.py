@@ -11,7 +11,7 @@ app = typer.Typer(help="Recovery Coach: service-recovery coaching for support ag
 DEFAULT_CORPUS = PROJECT_ROOT / "data" / "corpus.jsonl.gz"
 DEFAULT_MODELS = PROJECT_ROOT / "models"
 CACHE_DIR = PROJECT_ROOT / ".cache" / "embeddings"
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one problem per line, never wrapped
 
 
 def engine(settings: Settings | None = None):

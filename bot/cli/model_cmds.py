@@ -47,6 +47,9 @@ def train(
     version: Annotated[Optional[str], typer.Option(help="version name (default: next vN)")] = None,
     epochs: int = 14,
     seed: int = 13,
+    ngram_dim: Annotated[int, typer.Option(help="size of the character n-gram embedding")] = 64,
+    buckets: Annotated[int, typer.Option(help="hash buckets of character n-grams")] = 1 << 15,
+    embedding_dropout: Annotated[float, typer.Option(help="share of rows trained without the sentence embedding")] = 0.0,
     set_current: Annotated[bool, typer.Option(help="make it the served version")] = True,
     cache: Annotated[bool, typer.Option(help="cache encoder outputs under .cache/")] = True,
     with_feedback: Annotated[bool, typer.Option(help="fold in agents' corrections from COACH_DATABASE_URL")] = False,
@@ -64,7 +67,8 @@ def train(
         with common.store() as store:
             feedback = feedback_examples(store.corrections_for_training())
         Console().print(f"folding in {len(feedback)} corrected messages from agents")
-    options = TrainOptions(version=version, epochs=epochs, seed=seed)
+    options = TrainOptions(version=version, epochs=epochs, seed=seed, ngram_dim=ngram_dim, buckets=buckets,
+                           embedding_dropout=embedding_dropout)
     directory = train_version(examples + feedback, models_dir, options, CACHE_DIR if cache else None)
     if feedback:  # kept with the version, so it can be rebuilt without the database
         write_corpus(feedback, directory / "feedback.jsonl.gz")
@@ -79,13 +83,16 @@ def train(
 def evaluate_cmd(
     model: Annotated[Optional[Path], typer.Option(help="model version folder (default: current)")] = None,
     corpus: Annotated[Path, typer.Option(help="corpus whose 'val' split is evaluated")] = DEFAULT_CORPUS,
+    backend: Annotated[str, typer.Option(help="torch (reference, writes PNGs), onnx-fp32 or onnx-int8")] = "torch",
 ) -> None:
     """Metrics per head and per language on the validation split; confusion-matrix PNGs."""
     from bot.classify.model import resolve_model_dir
-    from bot.classify.pipeline import evaluate_version, load_corpus
+    from bot.classify.pipeline import BACKENDS, evaluate_version, load_corpus
 
+    if backend not in BACKENDS:
+        fail(f"--backend must be one of {', '.join(BACKENDS)}")
     directory = resolve_model_dir(model or DEFAULT_MODELS)
-    report = evaluate_version(directory, load_corpus(corpus))
+    report = evaluate_version(directory, load_corpus(corpus), backend=backend)
     _print_report(report)
     Console().print(f"metrics and confusion matrices written to {directory}")
 
