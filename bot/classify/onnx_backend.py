@@ -172,6 +172,9 @@ class OnnxClassifier(BaseClassifier):
         config = read_config(directory)
         path = onnx_path(onnx_dir, quantized)
         if not path.is_file() and export_if_missing:
+            import sys
+
+            print(f"exporting the encoder to ONNX once, into {onnx_dir} (about 20 s)...", file=sys.stderr)
             export_encoder(onnx_dir, quantized)
         verify_onnx(path, config.encoder_sha256)
         options = ort.SessionOptions()
