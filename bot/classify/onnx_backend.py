@@ -137,12 +137,17 @@ class NumpyHeads:
         self.wide_slices = {"tone": slice(self.deep_dim, self.deep_dim + len(config.tones)),
                             "complaint": slice(self.deep_dim + len(config.tones), None)} if config.wide else {}
 
-    def __call__(self, embeddings: np.ndarray, texts: list[str]) -> dict[str, np.ndarray]:
+    def bags(self, texts: list[str]) -> np.ndarray:
         bags = np.zeros((len(texts), self.table.shape[1]), dtype=np.float32)
         for row, text in enumerate(texts):
             ids, weights = ngram_features(text, self.config.buckets)
             if ids:
                 bags[row] = np.asarray(weights, dtype=np.float32) @ self.table[ids]
+        return bags
+
+    def __call__(self, embeddings: np.ndarray, texts: list[str], bags: np.ndarray | None = None
+                 ) -> dict[str, np.ndarray]:
+        bags = self.bags(texts) if bags is None else bags
         hidden = _gelu(np.concatenate([embeddings, bags[:, : self.deep_dim]], axis=1) @ self.w1 + self.b1)
         temps = self.config.temperatures
         out = {}
@@ -159,6 +164,9 @@ class OnnxClassifier(BaseClassifier):
                  detector: LanguageDetector | None = None, abusive_threshold: float = 0.7):
         super().__init__(config, unsure_threshold, detector, abusive_threshold)
         self.heads, self.session, self.tokenizer = heads, session, tokenizer
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._overlap = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-encode")
 
     @classmethod
     def load(cls, model_dir: Path, unsure_threshold: float = 0.45, threads: int | None = None,
@@ -201,4 +209,9 @@ class OnnxClassifier(BaseClassifier):
         return out
 
     def probabilities(self, texts: list[str]) -> dict[str, np.ndarray]:
-        return self.heads(self.embed(texts), texts)
+        if len(texts) < 8:
+            return self.heads(self.embed(texts), texts)
+        # onnxruntime releases the GIL: let it encode while this thread computes the n-gram bags
+        future = self._overlap.submit(self.embed, texts)
+        bags = self.heads.bags(texts)
+        return self.heads(future.result(), texts, bags)
