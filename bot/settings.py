@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     # Storage
     coach_database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'coach.sqlite'}"
     coach_text_retention_days: int = Field(30, ge=0)
+    coach_pseudonym_key: SecretStr | None = Field(
+        None, description="secret for customer pseudonyms; unset: a random key kept in the database")
 
     @field_validator("coach_admins", "coach_supervisors", "coach_agents", "coach_leads", "coach_customers",
                      mode="before")

@@ -30,7 +30,7 @@ def store(settings: Settings | None = None, ready: bool = True):
     from bot.storage.store import SqlStore
 
     settings = settings or Settings()
-    store = SqlStore(settings.coach_database_url, text_retention_days=settings.coach_text_retention_days)
+    store = SqlStore.from_settings(settings)
     if ready and store.schema_revision() is None:
         store.close()
         fail("the incident database is empty: run `coach db upgrade` first")

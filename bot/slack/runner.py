@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 from slack_sdk import WebClient
 
@@ -37,10 +36,7 @@ def open_store(settings: Settings):
     """The SQL store at COACH_DATABASE_URL, migrated to head (safe to run from every worker)."""
     from bot.storage.store import SqlStore
 
-    url = settings.coach_database_url
-    if url.startswith("sqlite:///") and not url.endswith(":memory:"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    store = SqlStore(url, text_retention_days=settings.coach_text_retention_days)
+    store = SqlStore.from_settings(settings)
     store.migrate()
     return store
 

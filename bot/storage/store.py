@@ -101,6 +101,15 @@ class SqlStore:
         self._write_sessions = sessionmaker(self._writer, expire_on_commit=False)
         self._read_sessions = sessionmaker(self._reader, expire_on_commit=False)
 
+    @classmethod
+    def from_settings(cls, settings) -> "SqlStore":
+        """The store the settings describe (URL, retention, pseudonym key); a SQLite file's folder is created."""
+        url = settings.coach_database_url
+        if url.startswith("sqlite:///") and not url.endswith(":memory:"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        key = settings.coach_pseudonym_key.get_secret_value() if settings.coach_pseudonym_key else None
+        return cls(url, pseudonym_key=key, text_retention_days=settings.coach_text_retention_days)
+
     # ----------------------------------------------------------------- plumbing
     def close(self) -> None:
         self._writer.dispose()

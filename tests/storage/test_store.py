@@ -232,3 +232,15 @@ def test_only_corrected_heads_feed_training(store, book):
     store.record_correction(incident_id, "510.1", "angry", None, "U0LEAD")
     assert store.corrections_for_training() == [
         {"text": "charged twice", "lang": "en", "tone": "angry", "complaint": None}]
+
+
+def test_store_from_settings_uses_the_configured_key_and_creates_the_folder(tmp_path):
+    from bot.settings import Settings
+
+    url = f"sqlite:///{tmp_path / 'nested' / 'coach.sqlite'}"
+    configured = SqlStore.from_settings(Settings(_env_file=None, coach_database_url=url, coach_pseudonym_key="k1"))
+    configured.migrate()
+    assert (tmp_path / "nested" / "coach.sqlite").is_file()
+    assert configured._pseudonym("U1") == SqlStore(url, pseudonym_key="k1")._pseudonym("U1")
+    assert configured._pseudonym("U1") != SqlStore.from_settings(
+        Settings(_env_file=None, coach_database_url=url))._pseudonym("U1")
