@@ -25,6 +25,7 @@ class HeadsConfig:
     trained_on: dict[str, int] = field(default_factory=dict)
     seed: int = 13
     wide: bool = False  # a linear n-gram -> label layer beside the deep path (from v5 on)
+    idf: bool = False   # n-gram weights scaled by an idf table stored with the heads (from v6 on)
 
     def labels(self, head: str) -> list[str]:
         return self.tones if head == "tone" else self.complaints

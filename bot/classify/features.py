@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import zlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -48,23 +49,52 @@ def ngram_features(text: str, buckets: int) -> tuple[list[int], list[float]]:
     return list(scaled), [v / norm for v in scaled.values()]
 
 
-def pack(features: list[tuple[list[int], list[float]]]) -> tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]:
-    """EmbeddingBag inputs (flat ids, offsets, per-id weights) from per-text features."""
+def idf_weights(ids: list[int], weights: list[float], idf: Sequence[float]) -> list[float]:
+    """The same text's weights re-weighted by idf and L2-normalised again."""
+    scaled = [w * float(idf[k]) for k, w in zip(ids, weights)]
+    norm = sum(v * v for v in scaled) ** 0.5 or 1.0
+    return [v / norm for v in scaled]
+
+
+Packed = tuple["torch.Tensor", "torch.Tensor", "torch.Tensor", "torch.Tensor | None"]
+
+
+def pack(features: list[tuple[list[int], list[float]]], idf: Sequence[float] | None = None) -> Packed:
+    """EmbeddingBag inputs from per-text features: flat ids, offsets, per-id weights, and the idf-weighted
+    variant when an idf table is given (used by the wide complaint vote only)."""
     import torch
 
     ids: list[int] = []
     weights: list[float] = []
+    weighted: list[float] = []
     offsets: list[int] = []
     for text_ids, text_weights in features:
         offsets.append(len(ids))
         ids.extend(text_ids)
         weights.extend(text_weights)
+        if idf is not None:
+            weighted.extend(idf_weights(text_ids, text_weights, idf))
     return (
         torch.tensor(ids, dtype=torch.long),
         torch.tensor(offsets, dtype=torch.long),
         torch.tensor(weights, dtype=torch.float32),
+        torch.tensor(weighted, dtype=torch.float32) if idf is not None else None,
     )
 
 
-def ngram_batch(texts: list[str], buckets: int) -> tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]:
-    return pack([ngram_features(text, buckets) for text in texts])
+def ngram_batch(texts: list[str], buckets: int, idf: Sequence[float] | None = None) -> Packed:
+    return pack([ngram_features(text, buckets) for text in texts], idf)
+
+
+def inverse_document_frequency(texts: list[str], buckets: int, power: float = 1.0) -> list[float]:
+    """Smoothed idf per bucket, log((1 + n) / (1 + df)) + 1: frequent n-grams ('the', '的', ' ja ') weigh less.
+    A char-n-gram logistic regression gained 3-6 complaint macro-F1 points in every language from it; used
+    everywhere in our heads it cost tone 2-4 points, so only the wide complaint vote uses it."""
+    import math
+
+    df = [0] * buckets
+    for text in texts:
+        for key in ngram_ids(text, buckets):
+            df[key] += 1
+    n = len(texts)
+    return [(math.log((1 + n) / (1 + d)) + 1.0) ** power for d in df]

@@ -36,28 +36,33 @@ class RecoveryHeads(nn.Module):
         )
         self.tone = nn.Linear(config.hidden, len(config.tones))
         self.complaint = nn.Linear(config.hidden, len(config.complaints))
+        if config.idf:
+            self.register_buffer("ngram_idf", torch.ones(config.buckets))
         if config.wide:
             self.wide_tone = nn.EmbeddingBag(config.buckets, len(config.tones), mode="sum")
             self.wide_complaint = nn.EmbeddingBag(config.buckets, len(config.complaints), mode="sum")
             nn.init.zeros_(self.wide_tone.weight)
             nn.init.zeros_(self.wide_complaint.weight)
 
+    def idf(self) -> list[float] | None:
+        return self.ngram_idf.tolist() if self.config.idf else None
+
     def forward(self, embeddings: torch.Tensor, ngram_ids: torch.Tensor, ngram_offsets: torch.Tensor,
-                ngram_weights: torch.Tensor) -> dict[str, torch.Tensor]:
+                ngram_weights: torch.Tensor, idf_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         bag = self.ngrams(ngram_ids, ngram_offsets, per_sample_weights=ngram_weights)
         hidden = self.trunk(torch.cat([embeddings, bag], dim=1))
         out = {"tone": self.tone(hidden), "complaint": self.complaint(hidden)}
         if self.config.wide:
             out["tone"] = out["tone"] + self.wide_tone(ngram_ids, ngram_offsets, per_sample_weights=ngram_weights)
             out["complaint"] = out["complaint"] + self.wide_complaint(
-                ngram_ids, ngram_offsets, per_sample_weights=ngram_weights)
+                ngram_ids, ngram_offsets, per_sample_weights=ngram_weights if idf_weights is None else idf_weights)
         return out
 
 
 def save_heads(model: RecoveryHeads, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    for name in ("ngrams.weight", "wide_tone.weight", "wide_complaint.weight"):
+    for name in ("ngrams.weight", "wide_tone.weight", "wide_complaint.weight", "ngram_idf"):
         if name in state:  # the big tables: fp16 keeps a version small
             state[name] = state[name].half()
     save_file(state, str(directory / "heads.safetensors"))

@@ -15,7 +15,7 @@ import numpy as np
 
 from bot.classify.classifier import BaseClassifier
 from bot.classify.config import EXPECTED_SHA256, HeadsConfig, read_config, resolve_model_dir
-from bot.classify.features import ngram_features
+from bot.classify.features import idf_weights, ngram_features
 from bot.classify.language import LanguageDetector
 
 MAX_TOKENS = 128
@@ -130,19 +130,32 @@ class NumpyHeads:
         self.table = w["ngrams.weight"].astype(np.float32)
         self.w1, self.b1 = w["trunk.0.weight"].T.copy(), w["trunk.0.bias"]
         self.heads = {h: (w[f"{h}.weight"].T.copy(), w[f"{h}.bias"]) for h in ("tone", "complaint")}
+        self.idf = w["ngram_idf"].astype(np.float32).tolist() if config.idf else None
         # one table [bucket -> deep n-gram vector | wide tone votes | wide complaint votes]: one gather per text
-        parts = [self.table] + [w[f"wide_{h}.weight"].astype(np.float32) for h in ("tone", "complaint") if config.wide]
+        # (with idf the complaint votes take other weights, so they get a table of their own)
+        wide = [h for h in ("tone", "complaint") if config.wide and not (h == "complaint" and config.idf)]
+        parts = [self.table] + [w[f"wide_{h}.weight"].astype(np.float32) for h in wide]
         self.table = np.ascontiguousarray(np.concatenate(parts, axis=1))
         self.deep_dim = config.ngram_dim
-        self.wide_slices = {"tone": slice(self.deep_dim, self.deep_dim + len(config.tones)),
-                            "complaint": slice(self.deep_dim + len(config.tones), None)} if config.wide else {}
+        self.wide_slices: dict[str, slice] = {}
+        start = self.deep_dim
+        for h in wide:
+            size = len(config.labels(h))
+            self.wide_slices[h] = slice(start, start + size)
+            start += size
+        self.idf_table = w["wide_complaint.weight"].astype(np.float32) if config.wide and config.idf else None
 
     def bags(self, texts: list[str]) -> np.ndarray:
-        bags = np.zeros((len(texts), self.table.shape[1]), dtype=np.float32)
+        extra = self.idf_table.shape[1] if self.idf_table is not None else 0
+        width = self.table.shape[1]
+        bags = np.zeros((len(texts), width + extra), dtype=np.float32)
         for row, text in enumerate(texts):
             ids, weights = ngram_features(text, self.config.buckets)
             if ids:
-                bags[row] = np.asarray(weights, dtype=np.float32) @ self.table[ids]
+                bags[row, :width] = np.asarray(weights, dtype=np.float32) @ self.table[ids]
+                if self.idf_table is not None:
+                    weighted = np.asarray(idf_weights(ids, weights, self.idf), dtype=np.float32)
+                    bags[row, width:] = weighted @ self.idf_table[ids]
         return bags
 
     def __call__(self, embeddings: np.ndarray, texts: list[str], bags: np.ndarray | None = None
@@ -155,6 +168,8 @@ class NumpyHeads:
             logits = hidden @ w + b
             if h in self.wide_slices:
                 logits = logits + bags[:, self.wide_slices[h]]
+            elif h == "complaint" and self.idf_table is not None:
+                logits = logits + bags[:, self.table.shape[1]:]
             out[h] = _softmax(logits / temps.get(h, 1.0))
         return out
 

@@ -21,10 +21,11 @@ def predict_probs(model: RecoveryHeads, embed, texts: list[str], batch: int = 25
     emb = torch.from_numpy(embed(texts))
     out: dict[str, list[np.ndarray]] = {"tone": [], "complaint": []}
     temps = model.config.temperatures
+    idf = model.idf()
     with torch.inference_mode():
         for s in range(0, len(texts), batch):
-            ids, offsets, weights = ngram_batch(texts[s : s + batch], model.config.buckets)
-            logits = model(emb[s : s + batch], ids, offsets, weights)
+            ids, offsets, weights, weighted = ngram_batch(texts[s : s + batch], model.config.buckets, idf)
+            logits = model(emb[s : s + batch], ids, offsets, weights, weighted)
             for head, value in logits.items():
                 out[head].append(torch.softmax(value / temps.get(head, 1.0), -1).numpy())
     return {h: np.concatenate(v) if v else np.zeros((0, 1)) for h, v in out.items()}

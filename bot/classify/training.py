@@ -18,7 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from bot.classify.datasets import Example
-from bot.classify.features import ngram_batch, ngram_features, pack
+from bot.classify.features import inverse_document_frequency, ngram_batch, ngram_features, pack
 from bot.classify.model import HeadsConfig, RecoveryHeads
 
 HEADS = ("tone", "complaint")
@@ -37,6 +37,8 @@ class TrainOptions:
     ngram_dim: int = 64
     hidden: int = 256
     wide: bool = True
+    idf: bool = True
+    idf_power: float = 1.0
     ngram_lr_scale: float = 20.0  # rare n-gram rows get few Adam steps: they need a far larger step size
     embedding_dropout: float = 0.0  # share of rows whose sentence embedding is blanked, so n-grams learn alone
     progress: bool = True
@@ -111,10 +113,11 @@ def split_train_calib(examples: list[Example], fraction: float, seed: int) -> tu
 def _logits(model: RecoveryHeads, emb: torch.Tensor, texts: list[str], batch: int = 512) -> dict[str, torch.Tensor]:
     model.eval()
     parts: dict[str, list[torch.Tensor]] = {h: [] for h in HEADS}
+    idf = model.idf()
     with torch.inference_mode():
         for s in range(0, len(texts), batch):
-            ids, offsets, weights = ngram_batch(texts[s : s + batch], model.config.buckets)
-            out = model(emb[s : s + batch], ids, offsets, weights)
+            ids, offsets, weights, weighted = ngram_batch(texts[s : s + batch], model.config.buckets, idf)
+            out = model(emb[s : s + batch], ids, offsets, weights, weighted)
             for h in HEADS:
                 parts[h].append(out[h])
     return {h: torch.cat(parts[h]) if parts[h] else torch.zeros(0) for h in HEADS}
@@ -146,10 +149,14 @@ def train_heads(examples: list[Example], embed: Callable[[list[str]], np.ndarray
     if not train:
         raise ValueError("no training examples (split == 'train')")
     config = HeadsConfig(version=options.version, buckets=options.buckets, ngram_dim=options.ngram_dim,
-                         hidden=options.hidden, seed=options.seed, wide=options.wide)
+                         hidden=options.hidden, seed=options.seed, wide=options.wide, idf=options.idf)
     labels = {"tone": config.tones, "complaint": config.complaints}
     model = RecoveryHeads(config)
     train_texts, calib_texts = [e.text for e in train], [e.text for e in calib]
+    idf = None
+    if config.idf:
+        idf = inverse_document_frequency(train_texts, config.buckets, options.idf_power)
+        model.ngram_idf.copy_(torch.tensor(idf))
     train_grams = [ngram_features(t, config.buckets) for t in train_texts]  # once, not every epoch
     train_emb = torch.from_numpy(embed(train_texts))
     calib_emb = torch.from_numpy(embed(calib_texts)) if calib else torch.zeros(0, train_emb.shape[1])
@@ -172,12 +179,12 @@ def train_heads(examples: list[Example], embed: Callable[[list[str]], np.ndarray
         order = torch.randperm(len(train), generator=generator)
         for s in range(0, len(train), options.batch_size):
             idx = order[s : s + options.batch_size]
-            ids, offsets, weights = pack([train_grams[i] for i in idx])
+            ids, offsets, weights, weighted = pack([train_grams[i] for i in idx], idf)
             emb = train_emb[idx]
             if options.embedding_dropout:
                 keep = torch.rand(len(idx), 1, generator=generator) >= options.embedding_dropout
                 emb = emb * keep
-            out = model(emb, ids, offsets, weights)
+            out = model(emb, ids, offsets, weights, weighted)
             loss = torch.zeros(())
             for h in HEADS:
                 y, w = targets[h][0][idx], targets[h][1][idx]
