@@ -45,7 +45,12 @@ class RecoveryHeads(nn.Module):
             nn.init.zeros_(self.wide_complaint.weight)
 
     def idf(self) -> list[float] | None:
-        return self.ngram_idf.tolist() if self.config.idf else None
+        """The idf table as a list (what the feature code indexes); fixed once trained or loaded."""
+        if not self.config.idf:
+            return None
+        if getattr(self, "_idf_list", None) is None:
+            self._idf_list = self.ngram_idf.tolist()
+        return self._idf_list
 
     def forward(self, embeddings: torch.Tensor, ngram_ids: torch.Tensor, ngram_offsets: torch.Tensor,
                 ngram_weights: torch.Tensor, idf_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
