@@ -59,31 +59,30 @@ def idf_weights(ids: list[int], weights: list[float], idf: Sequence[float]) -> l
 Packed = tuple["torch.Tensor", "torch.Tensor", "torch.Tensor", "torch.Tensor | None"]
 
 
-def pack(features: list[tuple[list[int], list[float]]], idf: Sequence[float] | None = None) -> Packed:
+def pack(features: list[tuple[list[int], list[float]]], weighted: list[list[float]] | None = None) -> Packed:
     """EmbeddingBag inputs from per-text features: flat ids, offsets, per-id weights, and the idf-weighted
-    variant when an idf table is given (used by the wide complaint vote only)."""
+    variant of the same weights when given (used by the wide complaint vote only)."""
     import torch
 
     ids: list[int] = []
     weights: list[float] = []
-    weighted: list[float] = []
     offsets: list[int] = []
     for text_ids, text_weights in features:
         offsets.append(len(ids))
         ids.extend(text_ids)
         weights.extend(text_weights)
-        if idf is not None:
-            weighted.extend(idf_weights(text_ids, text_weights, idf))
     return (
         torch.tensor(ids, dtype=torch.long),
         torch.tensor(offsets, dtype=torch.long),
         torch.tensor(weights, dtype=torch.float32),
-        torch.tensor(weighted, dtype=torch.float32) if idf is not None else None,
+        torch.tensor([w for text in weighted for w in text], dtype=torch.float32) if weighted is not None else None,
     )
 
 
 def ngram_batch(texts: list[str], buckets: int, idf: Sequence[float] | None = None) -> Packed:
-    return pack([ngram_features(text, buckets) for text in texts], idf)
+    features = [ngram_features(text, buckets) for text in texts]
+    weighted = [idf_weights(ids, w, idf) for ids, w in features] if idf is not None else None
+    return pack(features, weighted)
 
 
 def inverse_document_frequency(texts: list[str], buckets: int, power: float = 1.0) -> list[float]:

@@ -18,7 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from bot.classify.datasets import Example
-from bot.classify.features import inverse_document_frequency, ngram_batch, ngram_features, pack
+from bot.classify.features import idf_weights, inverse_document_frequency, ngram_batch, ngram_features, pack
 from bot.classify.model import HeadsConfig, RecoveryHeads
 
 HEADS = ("tone", "complaint")
@@ -158,6 +158,7 @@ def train_heads(examples: list[Example], embed: Callable[[list[str]], np.ndarray
         idf = inverse_document_frequency(train_texts, config.buckets, options.idf_power)
         model.ngram_idf.copy_(torch.tensor(idf))
     train_grams = [ngram_features(t, config.buckets) for t in train_texts]  # once, not every epoch
+    train_weighted = [idf_weights(ids, w, idf) for ids, w in train_grams] if idf is not None else None
     train_emb = torch.from_numpy(embed(train_texts))
     calib_emb = torch.from_numpy(embed(calib_texts)) if calib else torch.zeros(0, train_emb.shape[1])
     targets, calib_targets = _targets(train, labels), _targets(calib, labels)
@@ -179,7 +180,8 @@ def train_heads(examples: list[Example], embed: Callable[[list[str]], np.ndarray
         order = torch.randperm(len(train), generator=generator)
         for s in range(0, len(train), options.batch_size):
             idx = order[s : s + options.batch_size]
-            ids, offsets, weights, weighted = pack([train_grams[i] for i in idx], idf)
+            ids, offsets, weights, weighted = pack(
+                [train_grams[i] for i in idx], [train_weighted[i] for i in idx] if train_weighted else None)
             emb = train_emb[idx]
             if options.embedding_dropout:
                 keep = torch.rand(len(idx), 1, generator=generator) >= options.embedding_dropout
