@@ -29,15 +29,18 @@ def encoder():
 
 @pytest.fixture(scope="session")
 def engine(encoder, playbook):
-    """The shipped model and playbook, loaded once for the whole session."""
+    """The shipped model and playbook (torch reference path), loaded once for the whole session."""
     from bot.classify.classifier import Classifier
+    from bot.classify.encoder import SentenceEncoder
     from bot.classify.model import load_heads, resolve_model_dir
     from bot.engine import RecoveryEngine
     from bot.settings import Settings
 
     settings = Settings(_env_file=None)
     heads = load_heads(resolve_model_dir(settings.coach_model_dir))
-    classifier = Classifier(heads, encoder, settings.coach_unsure_threshold,
+    depth = heads.config.encoder_layers
+    served_encoder = encoder if depth == encoder.layers else SentenceEncoder(layers=depth)
+    classifier = Classifier(heads, served_encoder, settings.coach_unsure_threshold,
                             abusive_threshold=settings.coach_abusive_threshold)
     return RecoveryEngine(settings, classifier=classifier, playbook=playbook)
 

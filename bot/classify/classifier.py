@@ -72,7 +72,7 @@ class Classifier(BaseClassifier):
         if threads:
             torch.set_num_threads(threads)
         heads = load_heads(resolve_model_dir(model_dir))
-        encoder = SentenceEncoder(expected_sha256=heads.config.encoder_sha256)
+        encoder = SentenceEncoder(expected_sha256=heads.config.encoder_sha256, layers=heads.config.encoder_layers)
         return cls(heads, encoder, unsure_threshold, abusive_threshold=abusive_threshold)
 
     def probabilities(self, texts: list[str]) -> dict[str, np.ndarray]:

@@ -59,7 +59,7 @@ class SentenceEncoder:
     """Mean-pooled, L2-normalised MiniLM embeddings (the sentence-transformers recipe)."""
 
     def __init__(self, directory: Path | None = None, expected_sha256: str = EXPECTED_SHA256,
-                 attn_implementation: str | None = None):
+                 attn_implementation: str | None = None, layers: int = 6):
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -69,7 +69,10 @@ class SentenceEncoder:
         self.directory = directory or encoder_dir()
         verify_encoder(self.directory, expected_sha256)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.directory), local_files_only=True)
-        extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        extra: dict = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        if layers != 6:
+            extra["num_hidden_layers"] = layers  # keeps the first `layers` transformer blocks
+        self.layers = layers
         self.model = AutoModel.from_pretrained(str(self.directory), local_files_only=True, **extra)
         self.model.eval()
 

@@ -26,8 +26,9 @@ class OnnxIntegrityError(RuntimeError):
     pass
 
 
-def onnx_path(directory: Path, quantized: bool) -> Path:
-    return directory / f"minilm-{EXPECTED_SHA256[:12]}-{'int8' if quantized else 'fp32'}.onnx"
+def onnx_path(directory: Path, quantized: bool, layers: int = 6) -> Path:
+    depth = "" if layers == 6 else f"-L{layers}"
+    return directory / f"minilm-{EXPECTED_SHA256[:12]}{depth}-{'int8' if quantized else 'fp32'}.onnx"
 
 
 def _sha256(path: Path) -> str:
@@ -36,14 +37,14 @@ def _sha256(path: Path) -> str:
     return sha256_of(path)
 
 
-def export_encoder(directory: Path = DEFAULT_ONNX_DIR, quantized: bool = True) -> Path:
+def export_encoder(directory: Path = DEFAULT_ONNX_DIR, quantized: bool = True, layers: int = 6) -> Path:
     """Trace MiniLM + mean pooling to ONNX (opset 17); optionally int8 per-channel dynamic quantisation."""
     import torch
 
     from bot.classify.encoder import SentenceEncoder, mean_pool
 
     # eager attention traces to the MatMul/Softmax pattern onnxruntime fuses into one Attention op
-    encoder = SentenceEncoder(attn_implementation="eager")
+    encoder = SentenceEncoder(attn_implementation="eager", layers=layers)
 
     class Pooled(torch.nn.Module):
         def __init__(self, model: torch.nn.Module):
@@ -55,7 +56,7 @@ def export_encoder(directory: Path = DEFAULT_ONNX_DIR, quantized: bool = True) -
             return mean_pool(hidden, attention_mask.unsqueeze(-1).to(hidden.dtype))
 
     directory.mkdir(parents=True, exist_ok=True)
-    fp32 = onnx_path(directory, quantized=False)
+    fp32 = onnx_path(directory, quantized=False, layers=layers)
     if not fp32.is_file():
         sample = encoder.tokenizer(["a short one", "and a somewhat longer sample sentence"], padding=True,
                                    return_tensors="pt")
@@ -73,7 +74,7 @@ def export_encoder(directory: Path = DEFAULT_ONNX_DIR, quantized: bool = True) -
         _write_sidecar(fp32)
     if not quantized:
         return fp32
-    int8 = onnx_path(directory, quantized=True)
+    int8 = onnx_path(directory, quantized=True, layers=layers)
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers import optimizer
@@ -99,7 +100,7 @@ def _write_sidecar(path: Path) -> None:
 def verify_onnx(path: Path, expected_source: str) -> None:
     sidecar_path = path.with_suffix(".json")
     if not path.is_file() or not sidecar_path.is_file():
-        raise FileNotFoundError(f"{path} not exported yet: run `coach export`")
+        raise FileNotFoundError(f"{path} not exported yet: run `coach model export`")
     sidecar = json.loads(sidecar_path.read_text())
     if sidecar.get("source_sha256") != expected_source:
         raise OnnxIntegrityError(f"{path} was exported from other encoder weights than this model was trained on")
@@ -193,12 +194,12 @@ class OnnxClassifier(BaseClassifier):
 
         directory = resolve_model_dir(model_dir)
         config = read_config(directory)
-        path = onnx_path(onnx_dir, quantized)
+        path = onnx_path(onnx_dir, quantized, config.encoder_layers)
         if not path.is_file() and export_if_missing:
             import sys
 
             print(f"exporting the encoder to ONNX once, into {onnx_dir} (about 20 s)...", file=sys.stderr)
-            export_encoder(onnx_dir, quantized)
+            export_encoder(onnx_dir, quantized, config.encoder_layers)
         verify_onnx(path, config.encoder_sha256)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or 0

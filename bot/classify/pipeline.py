@@ -34,8 +34,8 @@ def predict_probs(model: RecoveryHeads, embed, texts: list[str], batch: int = 25
 def train_version(examples: list[Example], models_dir: Path, options: TrainOptions,
                   cache_dir: Path | None = None, encoder: SentenceEncoder | None = None) -> Path:
     started = time.perf_counter()
-    encoder = encoder or SentenceEncoder()
-    embed = EmbeddingCache(encoder.encode, cache_dir)
+    encoder = encoder or SentenceEncoder(layers=options.encoder_layers)
+    embed = EmbeddingCache(encoder.encode, layer_cache(cache_dir, options.encoder_layers))
     model, stats = train_heads(examples, embed, options)
     directory = models_dir / options.version
     save_heads(model, directory)
@@ -54,6 +54,13 @@ def train_version(examples: list[Example], models_dir: Path, options: TrainOptio
 BACKENDS = ("torch", "onnx-fp32", "onnx-int8")
 
 
+def layer_cache(cache_dir: Path | None, layers: int) -> Path | None:
+    """Embeddings depend on how many encoder layers made them: one cache folder per depth."""
+    if cache_dir is None:
+        return None
+    return cache_dir if layers == 6 else cache_dir / f"layers{layers}"
+
+
 def evaluate_version(directory: Path, examples: list[Example], cache_dir: Path | None = None,
                      encoder: SentenceEncoder | None = None, plots: bool = True, backend: str = "torch") -> dict:
     """Score the 'val' split; the torch backend writes metrics.json + PNGs, the ONNX ones metrics-<backend>.json."""
@@ -61,8 +68,9 @@ def evaluate_version(directory: Path, examples: list[Example], cache_dir: Path |
     val = [e for e in examples if e.split == "val"]
     texts = [e.text for e in val]
     if backend == "torch":
-        encoder = encoder or SentenceEncoder(expected_sha256=model.config.encoder_sha256)
-        probs = predict_probs(model, EmbeddingCache(encoder.encode, cache_dir), texts)
+        encoder = encoder or SentenceEncoder(expected_sha256=model.config.encoder_sha256,
+                                             layers=model.config.encoder_layers)
+        probs = predict_probs(model, EmbeddingCache(encoder.encode, layer_cache(cache_dir, encoder.layers)), texts)
     else:
         from bot.classify.onnx_backend import OnnxClassifier
 

@@ -39,6 +39,7 @@ class TrainOptions:
     wide: bool = True
     idf: bool = True
     idf_power: float = 1.0
+    encoder_layers: int = 4
     ngram_lr_scale: float = 20.0  # rare n-gram rows get few Adam steps: they need a far larger step size
     embedding_dropout: float = 0.0  # share of rows whose sentence embedding is blanked, so n-grams learn alone
     progress: bool = True
@@ -149,7 +150,8 @@ def train_heads(examples: list[Example], embed: Callable[[list[str]], np.ndarray
     if not train:
         raise ValueError("no training examples (split == 'train')")
     config = HeadsConfig(version=options.version, buckets=options.buckets, ngram_dim=options.ngram_dim,
-                         hidden=options.hidden, seed=options.seed, wide=options.wide, idf=options.idf)
+                         hidden=options.hidden, seed=options.seed, wide=options.wide, idf=options.idf,
+                         encoder_layers=options.encoder_layers)
     labels = {"tone": config.tones, "complaint": config.complaints}
     model = RecoveryHeads(config)
     train_texts, calib_texts = [e.text for e in train], [e.text for e in calib]

@@ -50,6 +50,7 @@ def train(
     ngram_dim: Annotated[int, typer.Option(help="size of the character n-gram embedding")] = 64,
     buckets: Annotated[int, typer.Option(help="hash buckets of character n-grams")] = 1 << 15,
     embedding_dropout: Annotated[float, typer.Option(help="share of rows trained without the sentence embedding")] = 0.0,
+    encoder_layers: Annotated[int, typer.Option(min=1, max=6, help="MiniLM layers feeding the heads")] = 4,
     set_current: Annotated[bool, typer.Option(help="make it the served version")] = True,
     cache: Annotated[bool, typer.Option(help="cache encoder outputs under .cache/")] = True,
     with_feedback: Annotated[bool, typer.Option(help="fold in agents' corrections from COACH_DATABASE_URL")] = False,
@@ -68,7 +69,7 @@ def train(
             feedback = feedback_examples(store.corrections_for_training())
         Console().print(f"folding in {len(feedback)} corrected messages from agents")
     options = TrainOptions(version=version, epochs=epochs, seed=seed, ngram_dim=ngram_dim, buckets=buckets,
-                           embedding_dropout=embedding_dropout)
+                           embedding_dropout=embedding_dropout, encoder_layers=encoder_layers)
     directory = train_version(examples + feedback, models_dir, options, CACHE_DIR if cache else None)
     if feedback:  # kept with the version, so it can be rebuilt without the database
         write_corpus(feedback, directory / "feedback.jsonl.gz")
@@ -150,11 +151,14 @@ def model_use(
 @model_app.command("export")
 def model_export(
     fp32: Annotated[bool, typer.Option(help="also keep the unquantised graph only")] = False,
+    model: Annotated[Optional[Path], typer.Option(help="model version whose encoder depth to export")] = None,
 ) -> None:
     """Export the encoder to ONNX (fused, int8 per-channel) for the torch-free serving path."""
+    from bot.classify.config import read_config, resolve_model_dir
     from bot.classify.onnx_backend import DEFAULT_ONNX_DIR, export_encoder
 
-    path = export_encoder(DEFAULT_ONNX_DIR, quantized=not fp32)
+    layers = read_config(resolve_model_dir(model or DEFAULT_MODELS)).encoder_layers
+    path = export_encoder(DEFAULT_ONNX_DIR, quantized=not fp32, layers=layers)
     Console().print(f"exported {path}")
 
 
@@ -172,10 +176,13 @@ def bench(
     from bot.bench import as_dict, run_backend
     from bot.classify.onnx_backend import DEFAULT_ONNX_DIR, export_encoder, onnx_path
 
+    from bot.classify.config import read_config, resolve_model_dir
+
     wanted = [b.strip() for b in backends.split(",") if b.strip()]
+    layers = read_config(resolve_model_dir(DEFAULT_MODELS)).encoder_layers
     for quantized in (False, True):
-        if f"onnx-{'int8' if quantized else 'fp32'}" in wanted and not onnx_path(DEFAULT_ONNX_DIR, quantized).is_file():
-            export_encoder(DEFAULT_ONNX_DIR, quantized)  # not part of any measurement
+        if f"onnx-{'int8' if quantized else 'fp32'}" in wanted and not onnx_path(DEFAULT_ONNX_DIR, quantized, layers).is_file():
+            export_encoder(DEFAULT_ONNX_DIR, quantized, layers)  # not part of any measurement
     results = [as_dict(run_backend(b, n, batched)) for b in wanted]
     if as_json:
         print(json.dumps(results, indent=2))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bot.classify.classifier import Classifier
+from bot.classify.config import read_config
 from bot.classify.model import load_heads, resolve_model_dir
 from bot.classify.onnx_backend import OnnxClassifier, OnnxIntegrityError, export_encoder, onnx_path
 from bot.settings import Settings
@@ -17,15 +18,28 @@ TEXTS = ["I was charged twice for order 48213 and nobody answers!!", "Где м�
 
 
 @pytest.fixture(scope="module")
-def onnx_dir(tmp_path_factory):
+def model_dir():
+    return resolve_model_dir(Settings(_env_file=None).coach_model_dir)
+
+
+@pytest.fixture(scope="module")
+def layers(model_dir):
+    return read_config(model_dir).encoder_layers
+
+
+@pytest.fixture(scope="module")
+def onnx_dir(tmp_path_factory, layers):
     directory = tmp_path_factory.mktemp("onnx")
-    export_encoder(directory, quantized=True)  # writes the fp32 graph on the way
+    export_encoder(directory, quantized=True, layers=layers)  # writes the fp32 graph on the way
     return directory
 
 
 @pytest.fixture(scope="module")
-def model_dir():
-    return resolve_model_dir(Settings(_env_file=None).coach_model_dir)
+def encoder(layers):
+    """The torch encoder at the served model's depth (overrides the session-wide full-depth one)."""
+    from bot.classify.encoder import SentenceEncoder
+
+    return SentenceEncoder(layers=layers)
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +68,12 @@ def test_int8_graph_agrees_within_tolerance(onnx_dir, model_dir, reference, enco
         assert (a[head].argmax(1) == b[head].argmax(1)).mean() >= 5 / 6
 
 
-def test_tampered_graph_is_refused(onnx_dir, model_dir, tmp_path):
+def test_tampered_graph_is_refused(onnx_dir, model_dir, layers, tmp_path):
     for name in ("fp32.onnx", "fp32.json"):
-        source = onnx_path(onnx_dir, quantized=False)
+        source = onnx_path(onnx_dir, quantized=False, layers=layers)
         source = source if name.endswith("onnx") else source.with_suffix(".json")
         (tmp_path / source.name).write_bytes(source.read_bytes())
-    graph = onnx_path(tmp_path, quantized=False)
+    graph = onnx_path(tmp_path, quantized=False, layers=layers)
     with graph.open("r+b") as handle:
         handle.seek(-64, 2)
         handle.write(b"\x00" * 8)
