@@ -1,7 +1,6 @@
 """One settings object, read from the environment and `.env`; passed explicitly, never global."""
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -57,9 +56,3 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
         return value
-
-    @cached_property
-    def has_slack_tokens(self) -> bool:
-        return self.slack_bot_token is not None and (
-            self.slack_app_token is not None or self.slack_signing_secret is not None
-        )

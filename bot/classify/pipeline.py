@@ -13,22 +13,16 @@ from bot.classify.datasets import Example, read_corpus
 from bot.classify.encoder import SentenceEncoder
 from bot.classify.evaluation import evaluate, plot_confusion
 from bot.classify.model import RecoveryHeads, load_heads, save_heads
-from bot.classify.training import EmbeddingCache, TrainOptions, train_heads, write_json
-from bot.classify.features import ngram_batch
+from bot.classify.training import EmbeddingCache, TrainOptions, batched_logits, train_heads, write_json
 
 
-def predict_probs(model: RecoveryHeads, embed, texts: list[str], batch: int = 256) -> dict[str, np.ndarray]:
-    emb = torch.from_numpy(embed(texts))
-    out: dict[str, list[np.ndarray]] = {"tone": [], "complaint": []}
+def predict_probs(model: RecoveryHeads, embed, texts: list[str]) -> dict[str, np.ndarray]:
+    """Calibrated probabilities per head (temperature-scaled softmax of the logits)."""
+    if not texts:
+        return {h: np.zeros((0, len(model.config.labels(h))), dtype=np.float32) for h in ("tone", "complaint")}
+    logits = batched_logits(model, torch.from_numpy(embed(texts)), texts)
     temps = model.config.temperatures
-    idf = model.idf()
-    with torch.inference_mode():
-        for s in range(0, len(texts), batch):
-            ids, offsets, weights, weighted = ngram_batch(texts[s : s + batch], model.config.buckets, idf)
-            logits = model(emb[s : s + batch], ids, offsets, weights, weighted)
-            for head, value in logits.items():
-                out[head].append(torch.softmax(value / temps.get(head, 1.0), -1).numpy())
-    return {h: np.concatenate(v) if v else np.zeros((0, 1)) for h, v in out.items()}
+    return {h: torch.softmax(v / temps.get(h, 1.0), -1).numpy() for h, v in logits.items()}
 
 
 def train_version(examples: list[Example], models_dir: Path, options: TrainOptions,

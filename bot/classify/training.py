@@ -20,8 +20,8 @@ from tqdm import tqdm
 from bot.classify.datasets import Example
 from bot.classify.features import idf_weights, inverse_document_frequency, ngram_batch, ngram_features, pack
 from bot.classify.model import HeadsConfig, RecoveryHeads
+from bot.labels import HEADS
 
-HEADS = ("tone", "complaint")
 
 
 @dataclass
@@ -111,7 +111,9 @@ def split_train_calib(examples: list[Example], fraction: float, seed: int) -> tu
     return [e for i, e in enumerate(train) if i not in calib_idx], [e for i, e in enumerate(train) if i in calib_idx]
 
 
-def _logits(model: RecoveryHeads, emb: torch.Tensor, texts: list[str], batch: int = 512) -> dict[str, torch.Tensor]:
+def batched_logits(model: RecoveryHeads, emb: torch.Tensor, texts: list[str], batch: int = 512
+                   ) -> dict[str, torch.Tensor]:
+    """Raw logits per head for many texts, in batches (evaluation mode, no gradients)."""
     model.eval()
     parts: dict[str, list[torch.Tensor]] = {h: [] for h in HEADS}
     idf = model.idf()
@@ -202,7 +204,7 @@ def train_heads(examples: list[Example], embed: Callable[[list[str]], np.ndarray
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
         if calib:
-            logits = _logits(model, calib_emb, calib_texts)
+            logits = batched_logits(model, calib_emb, calib_texts)
             calib_loss = sum(
                 nn.functional.cross_entropy(logits[h][calib_targets[h][0] >= 0],
                                             calib_targets[h][0][calib_targets[h][0] >= 0]).item()
@@ -216,7 +218,7 @@ def train_heads(examples: list[Example], embed: Callable[[list[str]], np.ndarray
         model.load_state_dict(best_state)
     temperatures = {h: 1.0 for h in HEADS}
     if calib:
-        logits = _logits(model, calib_emb, calib_texts)
+        logits = batched_logits(model, calib_emb, calib_texts)
         temperatures = {h: fit_temperature(logits[h], calib_targets[h][0]) for h in HEADS}
     config.temperatures = temperatures
     config.trained_on = {"train": len(train), "calibration": len(calib)}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.labels import Complaint, Language, Role, Severity, Tone
+from bot.labels import Language, Role, Severity
 
 
 class Prediction(BaseModel):
@@ -75,11 +75,3 @@ class RecoveryPlan(BaseModel):
     abusive: bool = False
     value_at_stake: ValueAtStake
     details_found: dict[str, str] = Field(default_factory=dict)
-
-    @property
-    def tone_label(self) -> Tone:
-        return self.tone.label  # type: ignore[return-value]
-
-    @property
-    def complaint_label(self) -> Complaint:
-        return self.complaint.label  # type: ignore[return-value]

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.labels import COMPLAINTS, LANGUAGES, SEVERITIES, TONES, Complaint, Language, Role, Severity, Tone
+from bot.labels import COMPLAINTS, SEVERITIES, TONES, Complaint, Language, Role, Severity, Tone
 
 DetailKind = Literal[
     "order_id", "amount", "date", "email", "phone", "tracking_number", "device", "photo", "address", "product"
@@ -220,4 +220,3 @@ class Playbook(Strict):
 
 
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
-LANGUAGE_SET = set(LANGUAGES)

@@ -21,10 +21,11 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.storage.api import DueFollowUp
+from bot.storage.tables import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +42,6 @@ class FollowUpQueue(Protocol):
 def worker_name() -> str:
     """Unique per process start, so a restarted worker never mistakes an old claim for its own."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class FollowUpScheduler:
@@ -64,7 +61,7 @@ class FollowUpScheduler:
         batch: int = 50,
         housekeeping: Callable[[datetime], object] | None = None,
         housekeeping_every: timedelta = timedelta(hours=1),
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.store = store
         self.deliver = deliver

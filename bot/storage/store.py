@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import get_args
 
@@ -34,6 +34,7 @@ from bot.storage.followups import due_at, is_internal
 from bot.storage.privacy import pseudonym, scrub_plan
 from bot.storage.redaction import redact
 from bot.storage.tables import (
+    utc_now,
     AgentReply,
     AuditEntry,
     Compensation,
@@ -53,10 +54,6 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 PSEUDONYM_KEY = "pseudonym_key"
 COMPENSATION_STATES: tuple[str, ...] = get_args(CompensationState)
 _MIGRATION_LOCK = 0x636F6163  # PostgreSQL advisory lock id ('coac'): one migrator at a time
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)
