@@ -157,6 +157,35 @@ def feedback_examples(corrections: list[dict]) -> list[Example]:
     return out
 
 
+NEAR_COPY = 0.5  # trigram Jaccard above which a training line counts as a copy of a validation line
+
+
+def _trigrams(text: str) -> frozenset[str]:
+    text = " ".join(text.lower().split())
+    return frozenset(text[i : i + 3] for i in range(max(len(text) - 2, 1)))
+
+
+def drop_near_copies_of_validation(examples: list[Example]) -> list[Example]:
+    """Training lines that nearly repeat a validation line in the same language would flatter the scores."""
+    by_gram: dict[tuple[str, str], list[int]] = defaultdict(list)
+    val_grams: list[frozenset[str]] = []
+    for example in examples:
+        if example.split == "val":
+            grams = _trigrams(example.text)
+            for gram in grams:
+                by_gram[(example.lang, gram)].append(len(val_grams))
+            val_grams.append(grams)
+    kept = []
+    for example in examples:
+        if example.split != "val":
+            grams = _trigrams(example.text)
+            shared = Counter(i for gram in grams for i in by_gram.get((example.lang, gram), ()))
+            if any(n / len(grams | val_grams[i]) > NEAR_COPY for i, n in shared.items()):
+                continue
+        kept.append(example)
+    return kept
+
+
 def build_corpus(shared: Path, handwritten: Path, seed: int = 13) -> list[Example]:
     rng = random.Random(seed)
     mappings = json.loads((shared / "label_mappings.json").read_text())
@@ -183,7 +212,7 @@ def build_corpus(shared: Path, handwritten: Path, seed: int = 13) -> list[Exampl
                 continue
             per_class[label] += 1
             corpus.append(example)
-    own = list(_handwritten(handwritten))
+    own = drop_near_copies_of_validation(list(_handwritten(handwritten)))
     own_keys = {e.text.strip().lower() for e in own}
     corpus = [e for e in corpus if e.text.strip().lower() not in own_keys] + own
     return corpus

@@ -15,6 +15,7 @@ from torch import nn
 import torch
 
 from bot.classify.config import EMBEDDING_DIM, HeadsConfig, read_config, resolve_model_dir
+from bot.classify.linear import LinearHeads
 
 
 class RecoveryHeads(nn.Module):
@@ -29,6 +30,7 @@ class RecoveryHeads(nn.Module):
     def __init__(self, config: HeadsConfig):
         super().__init__()
         self.config = config
+        self.linear: LinearHeads | None = None  # the fused tf-idf half (not a torch module: numpy, fitted apart)
         self.ngrams = nn.EmbeddingBag(config.buckets, config.ngram_dim, mode="sum")
         nn.init.normal_(self.ngrams.weight, std=0.05)  # unseen buckets should add little noise
         self.trunk = nn.Sequential(
@@ -71,6 +73,8 @@ def save_heads(model: RecoveryHeads, directory: Path) -> None:
         if name in state:  # the big tables: fp16 keeps a version small
             state[name] = state[name].half()
     save_file(state, str(directory / "heads.safetensors"))
+    if model.linear is not None:
+        model.linear.save(directory)
     (directory / "config.json").write_text(json.dumps(asdict(model.config), indent=2) + "\n")
 
 
@@ -80,6 +84,7 @@ def load_heads(directory: Path) -> RecoveryHeads:
     state = load_file(str(directory / "heads.safetensors"))
     state = {name: tensor.float() for name, tensor in state.items()}
     model.load_state_dict(state)
+    model.linear = LinearHeads.load(directory) if config.linear else None
     model.eval()
     return model
 

@@ -17,6 +17,7 @@ from bot.classify.classifier import BaseClassifier
 from bot.classify.config import EXPECTED_SHA256, HeadsConfig, read_config, resolve_model_dir
 from bot.classify.features import idf_weights, ngram_features
 from bot.classify.language import LanguageDetector
+from bot.classify.linear import LinearHeads, fuse
 
 MAX_TOKENS = 128
 DEFAULT_ONNX_DIR = Path(__file__).resolve().parents[2] / "models" / ".onnx"
@@ -117,10 +118,6 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + erf)
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
 
 class NumpyHeads:
     def __init__(self, directory: Path, config: HeadsConfig):
@@ -145,6 +142,12 @@ class NumpyHeads:
             self.wide_slices[h] = slice(start, start + size)
             start += size
         self.idf_table = w["wide_complaint.weight"].astype(np.float32) if config.wide and config.idf else None
+        self.linear = LinearHeads.load(directory) if config.linear else None
+
+    def text_features(self, texts: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+        """Everything that needs only the text (n-gram bags, the linear half's logits): the part that can
+        run while onnxruntime encodes."""
+        return self.bags(texts), self.linear.logits(texts) if self.linear is not None else None
 
     def bags(self, texts: list[str]) -> np.ndarray:
         extra = self.idf_table.shape[1] if self.idf_table is not None else 0
@@ -159,11 +162,10 @@ class NumpyHeads:
                     bags[row, width:] = weighted @ self.idf_table[ids]
         return bags
 
-    def __call__(self, embeddings: np.ndarray, texts: list[str], bags: np.ndarray | None = None
-                 ) -> dict[str, np.ndarray]:
-        bags = self.bags(texts) if bags is None else bags
+    def __call__(self, embeddings: np.ndarray, texts: list[str],
+                 features: tuple[np.ndarray, dict[str, np.ndarray] | None] | None = None) -> dict[str, np.ndarray]:
+        bags, linear = self.text_features(texts) if features is None else features
         hidden = _gelu(np.concatenate([embeddings, bags[:, : self.deep_dim]], axis=1) @ self.w1 + self.b1)
-        temps = self.config.temperatures
         out = {}
         for h, (w, b) in self.heads.items():
             logits = hidden @ w + b
@@ -171,8 +173,8 @@ class NumpyHeads:
                 logits = logits + bags[:, self.wide_slices[h]]
             elif h == "complaint" and self.idf_table is not None:
                 logits = logits + bags[:, self.table.shape[1]:]
-            out[h] = _softmax(logits / temps.get(h, 1.0))
-        return out
+            out[h] = logits
+        return fuse(out, linear, self.config.fusion, self.config.temperatures)
 
 
 class OnnxClassifier(BaseClassifier):
@@ -227,7 +229,7 @@ class OnnxClassifier(BaseClassifier):
     def probabilities(self, texts: list[str]) -> dict[str, np.ndarray]:
         if len(texts) < 8:
             return self.heads(self.embed(texts), texts)
-        # onnxruntime releases the GIL: let it encode while this thread computes the n-gram bags
+        # onnxruntime releases the GIL: let it encode while this thread computes the n-gram features
         future = self._overlap.submit(self.embed, texts)
-        bags = self.heads.bags(texts)
-        return self.heads(future.result(), texts, bags)
+        features = self.heads.text_features(texts)
+        return self.heads(future.result(), texts, features)

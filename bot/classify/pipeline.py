@@ -12,17 +12,18 @@ import torch
 from bot.classify.datasets import Example, read_corpus
 from bot.classify.encoder import SentenceEncoder
 from bot.classify.evaluation import evaluate, plot_confusion
+from bot.classify.linear import fuse
 from bot.classify.model import RecoveryHeads, load_heads, save_heads
 from bot.classify.training import EmbeddingCache, TrainOptions, batched_logits, train_heads, write_json
 
 
 def predict_probs(model: RecoveryHeads, embed, texts: list[str]) -> dict[str, np.ndarray]:
-    """Calibrated probabilities per head (temperature-scaled softmax of the logits)."""
+    """Calibrated probabilities per head: the neural logits fused with the linear half's (or temperature-scaled)."""
     if not texts:
         return {h: np.zeros((0, len(model.config.labels(h))), dtype=np.float32) for h in ("tone", "complaint")}
     logits = batched_logits(model, torch.from_numpy(embed(texts)), texts)
-    temps = model.config.temperatures
-    return {h: torch.softmax(v / temps.get(h, 1.0), -1).numpy() for h, v in logits.items()}
+    linear = model.linear.logits(texts) if model.linear is not None else None
+    return fuse({h: v.numpy() for h, v in logits.items()}, linear, model.config.fusion, model.config.temperatures)
 
 
 def train_version(examples: list[Example], models_dir: Path, options: TrainOptions,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from tqdm import tqdm
 
 from bot.classify.datasets import Example
 from bot.classify.features import idf_weights, inverse_document_frequency, ngram_batch, ngram_features, pack
+from bot.classify.linear import fit_linear_heads
 from bot.classify.model import HeadsConfig, RecoveryHeads
 from bot.labels import HEADS
 
@@ -42,6 +44,9 @@ class TrainOptions:
     encoder_layers: int = 4
     ngram_lr_scale: float = 20.0  # rare n-gram rows get few Adam steps: they need a far larger step size
     embedding_dropout: float = 0.0  # share of rows whose sentence embedding is blanked, so n-grams learn alone
+    linear: bool = True  # fit the tf-idf logistic regression half and fuse it on the calibration rows
+    linear_c: float = 10.0  # its inverse L2 strength
+    word_scale: float = 1.0  # weight of the word-gram block next to the char-gram block
     progress: bool = True
 
 
@@ -145,6 +150,28 @@ def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
     return float(log_t.detach().exp().clamp(0.05, 20.0))
 
 
+def fit_fusion(neural: torch.Tensor, linear: torch.Tensor, y: torch.Tensor) -> list[float]:
+    """Weights a, b of a * log p_neural + b * log p_linear minimising held-out log loss (a stacked
+    temperature): the better half gets the larger weight, and the sum sets how sharp the result is."""
+    mask = y >= 0
+    if mask.sum() < 10:
+        return [0.5, 0.5]
+    parts = [nn.functional.log_softmax(neural[mask], -1), nn.functional.log_softmax(linear[mask], -1)]
+    y = y[mask]
+    log_w = torch.full((2,), math.log(0.5), requires_grad=True)
+    optimiser = torch.optim.LBFGS([log_w], lr=0.1, max_iter=200)
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        w = log_w.exp()
+        loss = nn.functional.cross_entropy(w[0] * parts[0] + w[1] * parts[1], y)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    return [round(float(v), 6) for v in log_w.detach().exp().clamp(0.0, 20.0)]
+
+
 def train_heads(examples: list[Example], embed: Callable[[list[str]], np.ndarray], options: TrainOptions
                 ) -> tuple[RecoveryHeads, dict[str, float]]:
     set_seed(options.seed)
@@ -217,13 +244,24 @@ def train_heads(examples: list[Example], embed: Callable[[list[str]], np.ndarray
     if best_state is not None:
         model.load_state_dict(best_state)
     temperatures = {h: 1.0 for h in HEADS}
+    stats = {"calibration_loss": best_loss}
     if calib:
         logits = batched_logits(model, calib_emb, calib_texts)
         temperatures = {h: fit_temperature(logits[h], calib_targets[h][0]) for h in HEADS}
     config.temperatures = temperatures
+    if options.linear:
+        model.linear = fit_linear_heads(train, labels, options.linear_c, options.word_scale)
+        config.linear = True
+        if calib:
+            linear_logits = model.linear.logits(calib_texts)
+            config.fusion = {h: fit_fusion(logits[h], torch.from_numpy(linear_logits[h]), calib_targets[h][0])
+                             for h in HEADS}
+        else:
+            config.fusion = {h: [0.5, 0.5] for h in HEADS}
+        stats.update({f"fusion_{h}": w for h, w in config.fusion.items()})
     config.trained_on = {"train": len(train), "calibration": len(calib)}
     model.eval()
-    return model, {"calibration_loss": best_loss, **{f"temperature_{h}": t for h, t in temperatures.items()}}
+    return model, {**stats, **{f"temperature_{h}": t for h, t in temperatures.items()}}
 
 
 def write_json(path: Path, data: object) -> None:
