@@ -39,9 +39,22 @@ def ngram_ids(text: str, buckets: int) -> dict[int, float]:
     return counts
 
 
-def ngram_features(text: str, buckets: int) -> tuple[list[int], list[float]]:
-    """Bucket ids and weights of one text (sublinear tf, L2-normalised)."""
-    counts = ngram_ids(text, buckets)
+def fold(counts: dict[int, float], buckets: int) -> dict[int, float]:
+    """Counts hashed into a larger power-of-two table, refolded into `buckets` (a smaller power of two):
+    crc % 2^a % 2^b == crc % 2^b, so this equals hashing again, without walking the text twice."""
+    if buckets & (buckets - 1):
+        raise ValueError("fold needs a power-of-two bucket count")
+    out: dict[int, float] = {}
+    for key, value in counts.items():
+        small = key & (buckets - 1)
+        out[small] = out.get(small, 0.0) + value
+    return out
+
+
+def ngram_features(text: str, buckets: int, counts: dict[int, float] | None = None
+                   ) -> tuple[list[int], list[float]]:
+    """Bucket ids and weights of one text (sublinear tf, L2-normalised); `counts` if already hashed."""
+    counts = ngram_ids(text, buckets) if counts is None else counts
     if not counts:
         return [], []
     scaled = {k: 1.0 + (v - 1.0) ** 0.5 for k, v in counts.items()}

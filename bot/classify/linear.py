@@ -82,10 +82,12 @@ class LinearHeads:
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         return tfidf(raw_counts(text), self.idf, self.word_scale)
 
-    def logits(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    def logits(self, texts: Sequence[str], counts: Sequence[tuple[dict[int, float], dict[int, float]]] | None = None
+               ) -> dict[str, np.ndarray]:
+        """Per-head logits; `counts` (from `raw_counts`) when the caller already hashed the texts."""
         out = {h: np.tile(b, (len(texts), 1)).astype(np.float32) for h, b in self.biases.items()}
         for row, text in enumerate(texts):
-            idx, values = self.features(text)
+            idx, values = tfidf(counts[row] if counts is not None else raw_counts(text), self.idf, self.word_scale)
             if len(idx):
                 for head, weight in self.weights.items():
                     out[head][row] += values @ weight[idx]

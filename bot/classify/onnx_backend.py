@@ -15,9 +15,9 @@ import numpy as np
 
 from bot.classify.classifier import BaseClassifier
 from bot.classify.config import EXPECTED_SHA256, HeadsConfig, read_config, resolve_model_dir
-from bot.classify.features import idf_weights, ngram_features
+from bot.classify.features import fold, idf_weights, ngram_features, ngram_ids
 from bot.classify.language import LanguageDetector
-from bot.classify.linear import LinearHeads, fuse
+from bot.classify.linear import CHAR_BUCKETS, LinearHeads, fuse, word_ids
 
 MAX_TOKENS = 128
 DEFAULT_ONNX_DIR = Path(__file__).resolve().parents[2] / "models" / ".onnx"
@@ -147,14 +147,19 @@ class NumpyHeads:
     def text_features(self, texts: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
         """Everything that needs only the text (n-gram bags, the linear half's logits): the part that can
         run while onnxruntime encodes."""
-        return self.bags(texts), self.linear.logits(texts) if self.linear is not None else None
+        if self.linear is None or CHAR_BUCKETS % self.config.buckets:
+            return self.bags(texts), self.linear.logits(texts) if self.linear is not None else None
+        # hash each text's char n-grams once, for the linear table, and fold them for the deep one
+        counts = [(ngram_ids(text, CHAR_BUCKETS), word_ids(text)) for text in texts]
+        bags = self.bags(texts, [fold(char, self.config.buckets) for char, _ in counts])
+        return bags, self.linear.logits(texts, counts)
 
-    def bags(self, texts: list[str]) -> np.ndarray:
+    def bags(self, texts: list[str], counts: list[dict[int, float]] | None = None) -> np.ndarray:
         extra = self.idf_table.shape[1] if self.idf_table is not None else 0
         width = self.table.shape[1]
         bags = np.zeros((len(texts), width + extra), dtype=np.float32)
         for row, text in enumerate(texts):
-            ids, weights = ngram_features(text, self.config.buckets)
+            ids, weights = ngram_features(text, self.config.buckets, counts[row] if counts is not None else None)
             if ids:
                 bags[row, :width] = np.asarray(weights, dtype=np.float32) @ self.table[ids]
                 if self.idf_table is not None:

@@ -51,6 +51,8 @@ def train(
     buckets: Annotated[int, typer.Option(help="hash buckets of character n-grams")] = 1 << 15,
     embedding_dropout: Annotated[float, typer.Option(help="share of rows trained without the sentence embedding")] = 0.0,
     encoder_layers: Annotated[int, typer.Option(min=1, max=6, help="MiniLM layers feeding the heads")] = 4,
+    linear: Annotated[bool, typer.Option(help="fuse a tf-idf logistic regression with the neural heads")] = True,
+    linear_c: Annotated[float, typer.Option(min=1e-3, help="inverse L2 strength of that regression")] = 10.0,
     set_current: Annotated[bool, typer.Option(help="make it the served version")] = True,
     cache: Annotated[bool, typer.Option(help="cache encoder outputs under .cache/")] = True,
     with_feedback: Annotated[bool, typer.Option(help="fold in agents' corrections from COACH_DATABASE_URL")] = False,
@@ -69,7 +71,8 @@ def train(
             feedback = feedback_examples(store.corrections_for_training())
         Console().print(f"folding in {len(feedback)} corrected messages from agents")
     options = TrainOptions(version=version, epochs=epochs, seed=seed, ngram_dim=ngram_dim, buckets=buckets,
-                           embedding_dropout=embedding_dropout, encoder_layers=encoder_layers)
+                           embedding_dropout=embedding_dropout, encoder_layers=encoder_layers, linear=linear,
+                           linear_c=linear_c)
     directory = train_version(examples + feedback, models_dir, options, CACHE_DIR if cache else None)
     if feedback:  # kept with the version, so it can be rebuilt without the database
         write_corpus(feedback, directory / "feedback.jsonl.gz")

@@ -86,3 +86,12 @@ def test_fit_fusion_trusts_the_half_that_is_right():
     noise = torch.randn(300, 3) * 2.0
     a, b = fit_fusion(noise, informative, y)
     assert b > 5 * a
+
+
+def test_folding_large_hash_counts_equals_hashing_small():
+    from bot.classify.features import fold, ngram_ids
+
+    text = "Где мой заказ #48213?? 我的快递 still not here"
+    assert fold(ngram_ids(text, CHAR_BUCKETS), 1 << 15) == ngram_ids(text, 1 << 15)
+    with pytest.raises(ValueError):
+        fold({1: 1.0}, 1000)
