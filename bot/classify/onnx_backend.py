@@ -15,7 +15,7 @@ import numpy as np
 
 from bot.classify.classifier import BaseClassifier
 from bot.classify.config import EXPECTED_SHA256, HeadsConfig, read_config, resolve_model_dir
-from bot.classify.features import fold, idf_weights, ngram_features, ngram_ids
+from bot.classify.features import ngram_ids
 from bot.classify.language import LanguageDetector
 from bot.classify.linear import CHAR_BUCKETS, LinearHeads, fuse, word_ids
 
@@ -128,7 +128,7 @@ class NumpyHeads:
         self.table = w["ngrams.weight"].astype(np.float32)
         self.w1, self.b1 = w["trunk.0.weight"].T.copy(), w["trunk.0.bias"]
         self.heads = {h: (w[f"{h}.weight"].T.copy(), w[f"{h}.bias"]) for h in ("tone", "complaint")}
-        self.idf = w["ngram_idf"].astype(np.float32).tolist() if config.idf else None
+        self.idf = w["ngram_idf"].astype(np.float32) if config.idf else None
         # one table [bucket -> deep n-gram vector | wide tone votes | wide complaint votes]: one gather per text
         # (with idf the complaint votes take other weights, so they get a table of their own)
         wide = [h for h in ("tone", "complaint") if config.wide and not (h == "complaint" and config.idf)]
@@ -151,20 +151,31 @@ class NumpyHeads:
             return self.bags(texts), self.linear.logits(texts) if self.linear is not None else None
         # hash each text's char n-grams once, for the linear table, and fold them for the deep one
         counts = [(ngram_ids(text, CHAR_BUCKETS), word_ids(text)) for text in texts]
-        bags = self.bags(texts, [fold(char, self.config.buckets) for char, _ in counts])
-        return bags, self.linear.logits(texts, counts)
+        return self.bags(texts, [char for char, _ in counts]), self.linear.logits(texts, counts)
 
     def bags(self, texts: list[str], counts: list[dict[int, float]] | None = None) -> np.ndarray:
+        """Per text: the n-gram bag and wide votes. `counts` may come hashed into any larger power-of-two
+        table; they are folded here. Same numbers as features.ngram_features / idf_weights, in numpy."""
         extra = self.idf_table.shape[1] if self.idf_table is not None else 0
         width = self.table.shape[1]
         bags = np.zeros((len(texts), width + extra), dtype=np.float32)
+        mask = self.config.buckets - 1
         for row, text in enumerate(texts):
-            ids, weights = ngram_features(text, self.config.buckets, counts[row] if counts is not None else None)
-            if ids:
-                bags[row, :width] = np.asarray(weights, dtype=np.float32) @ self.table[ids]
-                if self.idf_table is not None:
-                    weighted = np.asarray(idf_weights(ids, weights, self.idf), dtype=np.float32)
-                    bags[row, width:] = weighted @ self.idf_table[ids]
+            text_counts = counts[row] if counts is not None else ngram_ids(text, self.config.buckets)
+            if not text_counts:
+                continue
+            keys = np.fromiter(text_counts.keys(), np.int64, len(text_counts))
+            tf = np.fromiter(text_counts.values(), np.float64, len(text_counts))
+            if counts is not None:
+                keys, inverse = np.unique(keys & mask, return_inverse=True)
+                tf = np.bincount(inverse, weights=tf)
+            scaled = 1.0 + np.sqrt(tf - 1.0)
+            weights = (scaled / np.sqrt(scaled @ scaled)).astype(np.float32)
+            bags[row, :width] = weights @ self.table[keys]
+            if self.idf_table is not None:
+                weighted = weights * self.idf[keys]
+                weighted /= np.sqrt(weighted @ weighted) or 1.0
+                bags[row, width:] = weighted @ self.idf_table[keys]
         return bags
 
     def __call__(self, embeddings: np.ndarray, texts: list[str],

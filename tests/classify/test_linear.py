@@ -88,10 +88,20 @@ def test_fit_fusion_trusts_the_half_that_is_right():
     assert b > 5 * a
 
 
-def test_folding_large_hash_counts_equals_hashing_small():
-    from bot.classify.features import fold, ngram_ids
+def test_hashes_are_the_ones_the_shipped_models_were_trained_with():
+    """Seeded crc32 is an optimisation: the buckets must stay crc32('n:' + gram) and crc32('w:' + gram)."""
+    import zlib
 
-    text = "Где мой заказ #48213?? 我的快递 still not here"
-    assert fold(ngram_ids(text, CHAR_BUCKETS), 1 << 15) == ngram_ids(text, 1 << 15)
-    with pytest.raises(ValueError):
-        fold({1: 1.0}, 1000)
+    from bot.classify.features import ngram_ids, normalise
+
+    text = "Заказ #77 пришёл не тот, 谢谢 ok"
+    norm = normalise(text)
+    expected: dict[int, float] = {}
+    for n in range(1, 5):
+        for s in range(len(norm) - n + 1):
+            if n > 1 or norm[s] != " ":
+                key = zlib.crc32(f"{n}:{norm[s:s + n]}".encode()) % 4096
+                expected[key] = expected.get(key, 0.0) + 1.0
+    assert ngram_ids(text, 4096) == expected
+    assert set(word_ids("not the one", 4096)) == {zlib.crc32(f"w:{g}".encode()) % 4096
+                                                 for g in ("not", "the", "one", "not the", "the one")}

@@ -89,3 +89,14 @@ def test_serving_path_never_imports_torch(onnx_dir, model_dir):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[-1] == "False"
+
+
+def test_bags_from_counts_hashed_for_the_linear_half_equal_direct_hashing(model_dir):
+    """The serving path hashes char n-grams once (2^18 buckets) and folds them into the deep table."""
+    from bot.classify.features import ngram_ids
+    from bot.classify.linear import CHAR_BUCKETS
+    from bot.classify.onnx_backend import NumpyHeads
+
+    heads = NumpyHeads(model_dir, read_config(model_dir))
+    folded = heads.bags(TEXTS, [ngram_ids(t, CHAR_BUCKETS) for t in TEXTS])
+    np.testing.assert_allclose(folded, heads.bags(TEXTS), atol=1e-5)
