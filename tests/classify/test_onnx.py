@@ -81,14 +81,14 @@ def test_tampered_graph_is_refused(onnx_dir, model_dir, layers, tmp_path):
         OnnxClassifier.load(model_dir, onnx_dir=tmp_path, quantized=False, export_if_missing=False)
 
 
-def test_serving_path_never_imports_torch(onnx_dir, model_dir):
+def test_serving_path_never_imports_torch_or_sklearn(onnx_dir, model_dir):
     code = (
         "import sys; from pathlib import Path; from bot.classify.onnx_backend import OnnxClassifier; "
         f"c = OnnxClassifier.load(Path({str(model_dir)!r}), onnx_dir=Path({str(onnx_dir)!r}), export_if_missing=False); "
-        "print(c.classify('where is my parcel??').complaint.label); print('torch' in sys.modules)"
+        "print(c.classify('where is my parcel??').complaint.label); print('torch' in sys.modules, 'sklearn' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out[-1] == "False"
+    assert out[-2:] == ["False", "False"]
 
 
 def test_bags_from_counts_hashed_for_the_linear_half_equal_direct_hashing(model_dir):
