@@ -180,7 +180,7 @@ def drop_near_copies_of_validation(examples: list[Example]) -> list[Example]:
         if example.split != "val":
             grams = _trigrams(example.text)
             shared = Counter(i for gram in grams for i in by_gram.get((example.lang, gram), ()))
-            if any(n / len(grams | val_grams[i]) > NEAR_COPY for i, n in shared.items()):
+            if any(n / (len(grams) + len(val_grams[i]) - n) > NEAR_COPY for i, n in shared.items()):
                 continue
         kept.append(example)
     return kept

@@ -11,6 +11,8 @@ import zlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     import torch
 
@@ -43,21 +45,30 @@ def ngram_ids(text: str, buckets: int) -> dict[int, float]:
     return counts
 
 
+def bag_weights(tf: np.ndarray) -> np.ndarray:
+    """Per-n-gram weights of one text's bag from its counts: sublinear tf (1 + sqrt(tf - 1)), L2-normalised."""
+    scaled = 1.0 + np.sqrt(tf - 1.0)
+    return scaled / np.sqrt(scaled @ scaled)
+
+
+def reweight_by_idf(weights: np.ndarray, idf: np.ndarray) -> np.ndarray:
+    """The same weights times each n-gram's idf, L2-normalised again (the wide complaint vote's input)."""
+    scaled = weights * idf
+    return scaled / (np.sqrt(scaled @ scaled) or 1.0)
+
+
 def ngram_features(text: str, buckets: int) -> tuple[list[int], list[float]]:
     """Bucket ids and weights of one text (sublinear tf, L2-normalised)."""
     counts = ngram_ids(text, buckets)
     if not counts:
         return [], []
-    scaled = {k: 1.0 + (v - 1.0) ** 0.5 for k, v in counts.items()}
-    norm = sum(v * v for v in scaled.values()) ** 0.5
-    return list(scaled), [v / norm for v in scaled.values()]
+    return list(counts), bag_weights(np.fromiter(counts.values(), np.float64, len(counts))).tolist()
 
 
 def idf_weights(ids: list[int], weights: list[float], idf: Sequence[float]) -> list[float]:
     """The same text's weights re-weighted by idf and L2-normalised again."""
-    scaled = [w * float(idf[k]) for k, w in zip(ids, weights)]
-    norm = sum(v * v for v in scaled) ** 0.5 or 1.0
-    return [v / norm for v in scaled]
+    idf_values = np.fromiter((idf[k] for k in ids), np.float64, len(ids))
+    return reweight_by_idf(np.asarray(weights, np.float64), idf_values).tolist()
 
 
 Packed = tuple["torch.Tensor", "torch.Tensor", "torch.Tensor", "torch.Tensor | None"]

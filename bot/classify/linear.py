@@ -87,14 +87,14 @@ class LinearHeads:
         """Per-head logits; `counts` (from `raw_counts`) when the caller already hashed the texts."""
         out = {h: np.tile(b, (len(texts), 1)).astype(np.float32) for h, b in self.biases.items()}
         for row, text in enumerate(texts):
-            idx, values = tfidf(counts[row] if counts is not None else raw_counts(text), self.idf, self.word_scale)
+            idx, values = self.features(text) if counts is None else tfidf(counts[row], self.idf, self.word_scale)
             if len(idx):
                 for head, weight in self.weights.items():
                     out[head][row] += values @ weight[idx].astype(np.float32)
         return out
 
     def save(self, directory: Path) -> None:
-        """Only the rows a head uses are stored (unseen n-grams keep weight 0): about 4 MB instead of 40."""
+        """Only the rows training saw are stored (unseen n-grams keep weight 0), in fp16: v8 16 MB instead of 38."""
         from safetensors.numpy import save_file
 
         seen = np.flatnonzero(np.any(np.stack([np.any(w != 0, axis=1) for w in self.weights.values()]), axis=0))
@@ -156,8 +156,7 @@ def fit_linear_heads(examples: list["Example"], labels: dict[str, list[str]], c:
         weight[:, model.classes_] = model.coef_.T
         bias[model.classes_] = model.intercept_
         # a class with no training rows can never win
-        missing = [i for i in range(len(names)) if i not in set(model.classes_)]
-        bias[missing] = -1e4
+        bias[np.setdiff1d(np.arange(len(names)), model.classes_)] = -1e4
         weights[head], biases[head] = weight, bias
     return LinearHeads(idf, weights, biases, word_scale)
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from bot.classify.classifier import BaseClassifier
 from bot.classify.config import EXPECTED_SHA256, HeadsConfig, read_config, resolve_model_dir
-from bot.classify.features import ngram_ids
+from bot.classify.features import bag_weights, ngram_ids, reweight_by_idf
 from bot.classify.language import LanguageDetector
 from bot.classify.linear import CHAR_BUCKETS, LinearHeads, fuse, word_ids
 
@@ -118,7 +118,6 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + erf)
 
 
-
 class NumpyHeads:
     def __init__(self, directory: Path, config: HeadsConfig):
         from safetensors.numpy import load_file
@@ -155,7 +154,7 @@ class NumpyHeads:
 
     def bags(self, texts: list[str], counts: list[dict[int, float]] | None = None) -> np.ndarray:
         """Per text: the n-gram bag and wide votes. `counts` may come hashed into any larger power-of-two
-        table; they are folded here. Same numbers as features.ngram_features / idf_weights, in numpy."""
+        table; they are folded here. The weighting is the training path's (features.bag_weights)."""
         extra = self.idf_table.shape[1] if self.idf_table is not None else 0
         width = self.table.shape[1]
         bags = np.zeros((len(texts), width + extra), dtype=np.float32)
@@ -169,13 +168,10 @@ class NumpyHeads:
             if counts is not None:
                 keys, inverse = np.unique(keys & mask, return_inverse=True)
                 tf = np.bincount(inverse, weights=tf)
-            scaled = 1.0 + np.sqrt(tf - 1.0)
-            weights = (scaled / np.sqrt(scaled @ scaled)).astype(np.float32)
+            weights = bag_weights(tf).astype(np.float32)
             bags[row, :width] = weights @ self.table[keys]
             if self.idf_table is not None:
-                weighted = weights * self.idf[keys]
-                weighted /= np.sqrt(weighted @ weighted) or 1.0
-                bags[row, width:] = weighted @ self.idf_table[keys]
+                bags[row, width:] = reweight_by_idf(weights, self.idf[keys]) @ self.idf_table[keys]
         return bags
 
     def __call__(self, embeddings: np.ndarray, texts: list[str],
