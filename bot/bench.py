@@ -1,7 +1,9 @@
 """`coach bench`: latency, throughput, cold start and memory of each serving path (a benchmark, not a test).
 
 Each backend runs in a fresh subprocess, so cold start counts the interpreter and imports, peak RSS is
-that path's alone, and the ONNX paths can show they never import torch.
+that path's alone, and the ONNX paths can show they never import torch. A shared 2-core VM is noisy (the same
+run moved p50 by 25 % from one minute to the next here), so `rounds` runs every backend several times,
+interleaved, and reports percentiles over the pooled latencies and the median of the per-round figures.
 """
 from __future__ import annotations
 
@@ -36,14 +38,16 @@ MESSAGES = [
 class BenchResult:
     backend: str
     cores: int
-    cold_start_s: float
-    p50_ms: float
+    rounds: int
+    cold_start_s: float             # median over rounds
+    p50_ms: float                   # percentiles over every round's single-message latencies
     p95_ms: float
     p99_ms: float
-    throughput_msgs_s: float
-    peak_rss_mb: float
+    throughput_msgs_s: float        # median over rounds
+    throughput_min_msgs_s: float    # the slowest round
+    peak_rss_mb: float              # the largest of any round
     torch_imported: bool
-    n_single: int
+    n_single: int                   # per round
     n_batched: int
 
 
@@ -68,16 +72,15 @@ def _worker(backend: str, n_single: int, n_batched: int, batch: int) -> None:
         for text, c in zip(chunk, engine.classifier.classify_many(chunk)):
             engine.suggest(text, classification=c)
     elapsed = time.perf_counter() - started
-    ms = np.array(latencies) * 1000
     print(json.dumps({
-        "p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
-        "p99_ms": float(np.percentile(ms, 99)), "throughput_msgs_s": n_batched / elapsed,
+        "latencies_ms": [round(x * 1000, 4) for x in latencies], "throughput_msgs_s": n_batched / elapsed,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "torch_imported": "torch" in sys.modules,
     }), flush=True)
 
 
-def run_backend(backend: str, n_single: int = 300, n_batched: int = 1024, batch: int = 64) -> BenchResult:
+def run_once(backend: str, n_single: int, n_batched: int, batch: int = 64) -> dict:
+    """One fresh worker process: its cold start, raw latencies, throughput and peak RSS."""
     env = {**os.environ, "COACH_BACKEND": backend}
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -92,9 +95,29 @@ def run_backend(backend: str, n_single: int = 300, n_batched: int = 1024, batch:
     out, errors = process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"{backend} worker failed: {errors[-2000:]}")
-    figures = json.loads(out.strip().splitlines()[-1])
-    return BenchResult(backend=backend, cores=os.cpu_count() or 0, cold_start_s=cold, n_single=n_single,
-                       n_batched=n_batched, **figures)
+    return {"cold_start_s": cold, **json.loads(out.strip().splitlines()[-1])}
+
+
+def summarise(backend: str, runs: list[dict], n_single: int, n_batched: int) -> BenchResult:
+    ms = np.concatenate([np.asarray(r["latencies_ms"], np.float64) for r in runs])
+    throughput = [r["throughput_msgs_s"] for r in runs]
+    return BenchResult(
+        backend=backend, cores=os.cpu_count() or 0, rounds=len(runs),
+        cold_start_s=float(np.median([r["cold_start_s"] for r in runs])),
+        p50_ms=float(np.percentile(ms, 50)), p95_ms=float(np.percentile(ms, 95)), p99_ms=float(np.percentile(ms, 99)),
+        throughput_msgs_s=float(np.median(throughput)), throughput_min_msgs_s=float(min(throughput)),
+        peak_rss_mb=max(r["peak_rss_mb"] for r in runs), torch_imported=any(r["torch_imported"] for r in runs),
+        n_single=n_single, n_batched=n_batched,
+    )
+
+
+def run_bench(backends: list[str], n_single: int = 300, n_batched: int = 1024, rounds: int = 1) -> list[BenchResult]:
+    """Every backend `rounds` times, interleaved (a, b, c, a, b, c...) so a slow minute hits them all alike."""
+    runs: dict[str, list[dict]] = {b: [] for b in backends}
+    for _ in range(rounds):
+        for backend in backends:
+            runs[backend].append(run_once(backend, n_single, n_batched))
+    return [summarise(b, runs[b], n_single, n_batched) for b in backends]
 
 
 def as_dict(result: BenchResult) -> dict:

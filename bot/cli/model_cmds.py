@@ -170,31 +170,40 @@ def bench(
     backends: Annotated[str, typer.Option(help="comma-separated: torch, onnx-fp32, onnx-int8")] = "torch,onnx-fp32,onnx-int8",
     n: Annotated[int, typer.Option(help="single-message runs per backend")] = 300,
     batched: Annotated[int, typer.Option(help="messages in the throughput run")] = 1024,
+    rounds: Annotated[int, typer.Option(min=1, help="fresh runs per backend, interleaved; figures pooled")] = 1,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Latency p50/p95/p99 (classify + plan, one ~30-token message), throughput, cold start, peak RSS."""
+    """Latency p50/p95/p99 (classify + plan, one ~30-token message), throughput, cold start, peak RSS.
+
+    Benchmarks the model the bot serves (COACH_MODEL_DIR, default models/CURRENT)."""
     import json
     import os
 
-    from bot.bench import as_dict, run_backend
-    from bot.classify.onnx_backend import DEFAULT_ONNX_DIR, export_encoder, onnx_path
-
+    from bot.bench import as_dict, run_bench
     from bot.classify.config import read_config, resolve_model_dir
+    from bot.classify.onnx_backend import DEFAULT_ONNX_DIR, export_encoder, onnx_path
+    from bot.classify.pipeline import BACKENDS
+    from bot.settings import Settings
 
     wanted = [b.strip() for b in backends.split(",") if b.strip()]
-    layers = read_config(resolve_model_dir(DEFAULT_MODELS)).encoder_layers
+    unknown = [b for b in wanted if b not in BACKENDS]
+    if unknown or not wanted:
+        fail(f"unknown backend {', '.join(unknown) or '(none given)'}: choose from {', '.join(BACKENDS)}")
+    served = resolve_model_dir(Settings().coach_model_dir)
+    layers = read_config(served).encoder_layers
     for quantized in (False, True):
         if f"onnx-{'int8' if quantized else 'fp32'}" in wanted and not onnx_path(DEFAULT_ONNX_DIR, quantized, layers).is_file():
             export_encoder(DEFAULT_ONNX_DIR, quantized, layers)  # not part of any measurement
-    results = [as_dict(run_backend(b, n, batched)) for b in wanted]
+    results = [as_dict(r) for r in run_bench(wanted, n, batched, rounds)]
     if as_json:
         print(json.dumps(results, indent=2))
         return
-    table = Table(title=f"coach bench on {os.cpu_count()} cores")
+    table = Table(title=f"coach bench: {served.name} on {os.cpu_count()} cores, {rounds} round(s) x {n} messages")
     for column in ("backend", "p50 ms", "p95 ms", "p99 ms", "msgs/s (batched)", "cold start s", "peak RSS MB", "torch"):
         table.add_column(column)
     for r in results:
+        spread = f" (min {r['throughput_min_msgs_s']:.0f})" if rounds > 1 else ""
         table.add_row(r["backend"], f"{r['p50_ms']:.2f}", f"{r['p95_ms']:.2f}", f"{r['p99_ms']:.2f}",
-                      f"{r['throughput_msgs_s']:.0f}", f"{r['cold_start_s']:.2f}", f"{r['peak_rss_mb']:.0f}",
+                      f"{r['throughput_msgs_s']:.0f}{spread}", f"{r['cold_start_s']:.2f}", f"{r['peak_rss_mb']:.0f}",
                       "yes" if r["torch_imported"] else "no")
     Console().print(table)
