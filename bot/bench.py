@@ -51,6 +51,18 @@ class BenchResult:
     n_batched: int
 
 
+def peak_rss_mb() -> float:
+    """This process's own high-water mark. Not ru_maxrss: Linux carries that over from the parent across
+    fork + exec, so a worker started by a CLI that had imported torch reported the CLI's 250 MB."""
+    try:
+        for line in open("/proc/self/status", encoding="ascii"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:  # not Linux
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _worker(backend: str, n_single: int, n_batched: int, batch: int) -> None:
     from bot.engine import RecoveryEngine
     from bot.settings import Settings
@@ -74,7 +86,7 @@ def _worker(backend: str, n_single: int, n_batched: int, batch: int) -> None:
     elapsed = time.perf_counter() - started
     print(json.dumps({
         "latencies_ms": [round(x * 1000, 4) for x in latencies], "throughput_msgs_s": n_batched / elapsed,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "torch_imported": "torch" in sys.modules,
     }), flush=True)
 

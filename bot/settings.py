@@ -4,11 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+Backend = Literal["onnx-int8", "onnx-fp32", "torch"]
+BACKENDS: tuple[str, ...] = get_args(Backend)
 
 
 class Settings(BaseSettings):
@@ -20,7 +22,7 @@ class Settings(BaseSettings):
     coach_unsure_threshold: float = Field(0.45, ge=0.0, le=1.0)
     coach_abusive_threshold: float = Field(0.7, ge=0.0, le=1.0)
     coach_inference_threads: int = Field(2, ge=1)
-    coach_backend: Literal["onnx-int8", "onnx-fp32", "torch"] = Field(
+    coach_backend: Backend = Field(
         "onnx-int8", description="serving path: onnxruntime (no torch import) or the torch reference"
     )
 

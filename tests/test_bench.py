@@ -1,6 +1,9 @@
 """`coach bench`: rounds are interleaved and pooled correctly, bad backends are refused, a real worker answers."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -58,3 +61,14 @@ def test_a_real_worker_reports_raw_latencies_without_torch():
     assert len(run["latencies_ms"]) == 5 and all(x > 0 for x in run["latencies_ms"])
     assert run["throughput_msgs_s"] > 0 and run["cold_start_s"] > 0 and run["peak_rss_mb"] > 0
     assert run["torch_imported"] is False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM and the carried-over ru_maxrss are Linux's")
+def test_peak_rss_is_the_workers_own_not_inherited_from_a_big_parent():
+    ballast = b"x" * (300 << 20)  # the parent is now > 300 MB resident
+    code = ("import resource; from bot.bench import peak_rss_mb; "
+            "print(peak_rss_mb(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    own, inherited = map(float, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                               check=True).stdout.split())
+    assert len(ballast) and inherited > 300  # what ru_maxrss says (Linux carries it across fork + exec)
+    assert own < 150  # what the child really used: the interpreter and numpy

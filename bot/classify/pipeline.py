@@ -46,9 +46,6 @@ def train_version(examples: list[Example], models_dir: Path, options: TrainOptio
     return directory
 
 
-BACKENDS = ("torch", "onnx-fp32", "onnx-int8")
-
-
 def layer_cache(cache_dir: Path | None, layers: int) -> Path | None:
     """Embeddings depend on how many encoder layers made them: one cache folder per depth."""
     if cache_dir is None:

@@ -91,7 +91,8 @@ def evaluate_cmd(
 ) -> None:
     """Metrics per head and per language on the validation split; confusion-matrix PNGs."""
     from bot.classify.model import resolve_model_dir
-    from bot.classify.pipeline import BACKENDS, evaluate_version, load_corpus
+    from bot.classify.pipeline import evaluate_version, load_corpus
+    from bot.settings import BACKENDS
 
     if backend not in BACKENDS:
         fail(f"--backend must be one of {', '.join(BACKENDS)}")
@@ -182,8 +183,7 @@ def bench(
     from bot.bench import as_dict, run_bench
     from bot.classify.config import read_config, resolve_model_dir
     from bot.classify.onnx_backend import DEFAULT_ONNX_DIR, export_encoder, onnx_path
-    from bot.classify.pipeline import BACKENDS
-    from bot.settings import Settings
+    from bot.settings import BACKENDS, Settings
 
     wanted = [b.strip() for b in backends.split(",") if b.strip()]
     unknown = [b for b in wanted if b not in BACKENDS]
