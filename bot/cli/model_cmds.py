@@ -50,7 +50,7 @@ def train(
     ngram_dim: Annotated[int, typer.Option(help="size of the character n-gram embedding")] = 64,
     buckets: Annotated[int, typer.Option(help="hash buckets of character n-grams")] = 1 << 15,
     embedding_dropout: Annotated[float, typer.Option(help="share of rows trained without the sentence embedding")] = 0.0,
-    encoder_layers: Annotated[int, typer.Option(min=1, max=6, help="MiniLM layers feeding the heads")] = 4,
+    encoder_layers: Annotated[int, typer.Option(min=1, max=6, help="MiniLM layers feeding the heads")] = 2,
     linear: Annotated[bool, typer.Option(help="fuse a tf-idf logistic regression with the neural heads")] = True,
     linear_c: Annotated[float, typer.Option(min=1e-3, help="inverse L2 strength of that regression")] = 10.0,
     set_current: Annotated[bool, typer.Option(help="make it the served version")] = True,
