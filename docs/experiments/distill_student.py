@@ -124,6 +124,8 @@ def main() -> None:
     optimiser = torch.optim.AdamW(student.parameters(), lr=1e-3, weight_decay=0.01)
     steps = args.epochs * math.ceil(len(inputs) / 128)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=1e-3, total_steps=steps, pct_start=0.1)
+    held_by_lang = {lang: [(t, src) for l, t, src in held if l == lang] for lang in ("ru", "zh", "et")}
+    held_targets = {lang: teacher([src for _, src in rows]) for lang, rows in held_by_lang.items()}  # once
     started = time.perf_counter()
     for epoch in range(args.epochs):
         student.train()
@@ -139,10 +141,9 @@ def main() -> None:
             schedule.step()
             total += loss.item() * len(idx)
         agree = {}
-        for lang in ("ru", "zh", "et"):
-            rows = [(t, src) for l, t, src in held if l == lang]
+        for lang, rows in held_by_lang.items():
             a = encode_with(student, sp, [t for t, _ in rows])
-            agree[lang] = float((a * teacher([src for _, src in rows])).sum(1).mean())
+            agree[lang] = float((a * held_targets[lang]).sum(1).mean())
         print(f"epoch {epoch + 1}: loss {total / len(order):.4f}, held-out cosine to the English teacher "
               + ", ".join(f"{k} {v:.3f}" for k, v in agree.items()) + f" ({time.perf_counter() - started:.0f} s)")
 
