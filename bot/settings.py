@@ -19,6 +19,12 @@ class Settings(BaseSettings):
     # Engine
     coach_playbook: Path = Field(PROJECT_ROOT / "prompts" / "playbook.yaml")
     coach_model_dir: Path = Field(PROJECT_ROOT / "models" / "current")
+    coach_model_store: Path = Field(
+        Path.home() / ".local" / "share" / "recovery-coach" / "models",
+        description="where `coach train` writes new versions (outside git); `coach model list/use` read it too")
+    coach_cache_dir: Path = Field(
+        Path.home() / ".cache" / "recovery-coach",
+        description="derived files: the converted base encoder, ONNX graphs, embedding caches")
     coach_unsure_threshold: float = Field(0.45, ge=0.0, le=1.0)
     coach_abusive_threshold: float = Field(0.7, ge=0.0, le=1.0)
     coach_inference_threads: int = Field(2, ge=1)

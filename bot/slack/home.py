@@ -18,7 +18,16 @@ def register(app: App, services) -> None:
             publish_home(services, event["user"])
 
 
+STAFF_ONLY = {"type": "home", "blocks": [{"type": "section", "text": {
+    "type": "mrkdwn", "text": "Recovery Coach helps this workspace's support team. There is nothing here for you."}}]}
+
+
 def publish_home(services, user: str) -> None:
+    if not services.roles.is_internal_staff(user):
+        # guests, Slack Connect customers and anyone whose side a failed lookup hides: no internal data
+        safe_call("views.publish", services.client.views_publish, user_id=user, view=STAFF_ONLY)
+        log.info("home withheld", extra={"user": user})
+        return
     now = services.now()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     incidents = sorted(services.store.incidents_since(midnight), key=lambda i: i.opened_at, reverse=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 
 from bot.coach.models import CustomerProfile, RecoveryPlan, ThreadMessage
 from bot.labels import Role
@@ -27,24 +27,47 @@ THREAD_LIMIT = 50
 
 def register(app: App, services) -> None:
     @app.event("message")
-    def on_message(body: dict, event: dict) -> None:  # Bolt acks events before this runs
-        handle_message_event(services, body, event)
+    def on_message(body: dict, event: dict, context: BoltContext) -> None:  # Bolt acks events before this runs
+        handle_message_event(services, body, event, context.team_id)
 
 
-def handle_message_event(services, body: dict, event: dict) -> None:
+class SideUnknown(RuntimeError):
+    """Who sent a message (customer or one of ours) could not be established: coach nobody, retry later."""
+
+
+def installing_team(body: dict, context_team: str | None = None) -> str:
+    """The workspace the event belongs to: the installing team (Bolt's context, from `authorizations`).
+
+    In Slack Connect the outer `team_id` can be the other organisation's, so it is only the last resort.
+    """
+    if context_team:
+        return context_team
+    for authorization in body.get("authorizations") or []:
+        if authorization.get("team_id"):
+            return authorization["team_id"]
+    return body.get("team_id") or ""
+
+
+def handle_message_event(services, body: dict, event: dict, context_team: str | None = None) -> None:
     if event.get("subtype") not in ACTED_SUBTYPES or event.get("bot_id") or event.get("hidden") or not event.get("user"):
         return
     event_id = body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}"
     if not services.store.claim_event(event_id):
         log.info("duplicate event ignored", extra={"event_id": event_id})
         return
-    workspace = body.get("team_id") or event.get("team") or ""
-    if services.inference.submit(process_message, services, event, workspace) is None:
+    workspace = installing_team(body, context_team)
+    if services.inference.submit(process_message, services, event, workspace, event_id) is None:
         log.warning("message dropped under load", extra={"event_id": event_id, "channel": event.get("channel")})
 
 
-def process_message(services, event: dict, workspace: str) -> None:
+def process_message(services, event: dict, workspace: str, event_id: str = "") -> None:
+    if services.roles.identity().team_id is None:
+        log.warning("own team unknown (auth.test failed): message not coached", extra={"event_id": event_id})
+        raise SideUnknown(event_id)
     kind = services.roles.kind(event["user"])
+    if kind == "unknown":
+        log.warning("sender's side unknown (users.info failed): message not coached", extra={"event_id": event_id})
+        raise SideUnknown(event_id)
     if kind == "customer":
         coach_customer_message(services, event, workspace)
     elif kind == "agent" and event.get("thread_ts") and event.get("thread_ts") != event.get("ts"):

@@ -4,6 +4,11 @@ A customer is a user of another workspace (Slack Connect: `users.info` team diff
 `auth.test` team, or the enterprise differs on Enterprise Grid), a guest (restricted or
 ultra-restricted account), or a user listed in COACH_CUSTOMERS. Everyone else who is human and
 internal is an agent, or only the users in COACH_AGENTS when that list is set.
+
+Fail closed: when a side cannot be established (our own team unknown because `auth.test` failed, or the
+user's `users.info` failed or names no team) the user is "unknown", and unknown users get nothing internal:
+no card, no nudge, no DM, no App Home data. Coaching an external customer by mistake is the one error that
+must never happen; a missed card is retried later.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from bot.labels import Role
 from bot.settings import Settings
 from bot.slack.resilience import safe_call
 
-Kind = Literal["customer", "agent", "other"]
+Kind = Literal["customer", "agent", "other", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -91,25 +96,50 @@ class RoleResolver:
         if user_id in self.settings.coach_customers:
             return "customer"
         user = self.user(user_id)
-        if user is None or user.is_bot or user.deleted:
+        if user is None:
+            return "unknown"  # users.info failed: we cannot tell a customer from an agent
+        if user.is_bot or user.deleted:
             return "other"
-        if user.is_restricted or user.is_ultra_restricted or self._external(user):
+        if user.is_restricted or user.is_ultra_restricted:
+            return "customer"
+        external = self._external(user)
+        if external is None:
+            return "unknown"
+        if external:
             return "customer"
         if self.settings.coach_agents and user_id not in self.settings.coach_agents:
             return "other"
         return "agent"
 
-    def _external(self, user: SlackUser) -> bool:
+    def _external(self, user: SlackUser) -> bool | None:
+        """True for another organisation's user, False for ours, None when that cannot be established."""
         me = self.identity()
+        if me.team_id is None:
+            return None
         if me.enterprise_id and user.enterprise_id:
             return user.enterprise_id != me.enterprise_id
-        return bool(me.team_id and user.team_id and user.team_id != me.team_id)
+        if not user.team_id:
+            return None
+        return user.team_id != me.team_id
 
     def is_customer(self, user_id: str | None) -> bool:
         return self.kind(user_id) == "customer"
 
     def is_agent(self, user_id: str | None) -> bool:
+        """Only a user established as one of ours; unknown is never an agent."""
         return self.kind(user_id) == "agent"
+
+    def is_internal_staff(self, user_id: str | None) -> bool:
+        """May see internal data (App Home): an established agent, or a configured supervisor/admin of our team."""
+        kind = self.kind(user_id)
+        if kind == "agent":
+            return True
+        return kind == "other" and bool(user_id) and self.is_supervisor(user_id) and self._is_ours(user_id)
+
+    def _is_ours(self, user_id: str) -> bool:
+        user = self.user(user_id)
+        return user is not None and not user.is_bot and not user.deleted and not user.is_restricted \
+            and not user.is_ultra_restricted and self._external(user) is False
 
     def authority(self, user_id: str) -> Role:
         """The user's rung on the playbook's authority ladder (agent < lead < supervisor)."""

@@ -46,7 +46,8 @@ def test_customers_agents_and_others(slack):
     assert roles.kind("UGRIDSAME") == "agent"             # same Enterprise Grid org, other workspace
     assert roles.kind("UGRIDOTHER") == "customer"
     assert roles.kind("ULISTED") == "customer"
-    assert roles.kind("UBOT2") == roles.kind("UNKNOWN") == roles.kind(None) == "other"
+    assert roles.kind("UBOT2") == roles.kind(None) == "other"
+    assert roles.kind("UNKNOWN") == "unknown" and not roles.is_agent("UNKNOWN")  # lookup failed: fail closed
 
 
 def test_agents_limited_to_the_list_and_lookups_cached(slack):
