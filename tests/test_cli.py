@@ -77,3 +77,57 @@ def test_classify_jsonl_in_order_with_errors_per_line(tmp_path):
         assert set(row) == {"id", "tone", "tone_confidence", "complaint", "complaint_confidence", "language"}
         assert row["tone"] in TONES and row["complaint"] in COMPLAINTS and row["language"] in LANGUAGES
     assert out[3]["language"] == "zh" and out[5]["language"] == "et"
+
+
+def test_classify_answers_every_bad_line_without_crashing(tmp_path):
+    """One error object per bad line (issue 13: a lone surrogate used to crash the whole run)."""
+    from bot.cli.engine_cmds import MAX_LINE_CHARS
+
+    lines = [
+        b'{"id": 1, "text": "\\ud800 lone surrogate"}',
+        b'{"id": 2, "text": "I was charged twice!"}',
+        b"{not json",
+        b'{"id": 3}',
+        b'{"id": 4, "text": ["a list"]}',
+        b'{"id": 5, "text": "bad bytes \xff\xfe here"}',
+        b'{"id": 6, "text": "' + b"x" * (MAX_LINE_CHARS + 1) + b'"}',
+        b'{"id": NaN, "text": "x"}',
+        b"[" * 30000 + b"]" * 30000,
+        b'{"id": "\\udc80", "text": "hi"}',
+        b'{"id": 7, "text": "Where is my parcel? It is two weeks late!"}',
+    ]
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    result = runner.invoke(cli.app, ["classify", "--jsonl", str(path), "--batch-size", "3"])
+    assert result.exit_code == 0, result.output
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(out) == len(lines)
+    errors = {o["line"]: o["error"] for o in out if "error" in o}
+    assert set(errors) == {1, 3, 4, 5, 6, 7, 8, 9, 10}
+    assert all(set(o) == {"id", "line", "error"} for o in out if "error" in o)
+    assert "surrogate" in errors[1] and "missing" in errors[4] and "string" in errors[5]
+    assert "UTF-8" in errors[6] and "longer than" in errors[7] and "nested" in errors[9]
+    assert [out[1]["id"], out[10]["id"]] == [2, 7] and out[1]["complaint"] in COMPLAINTS
+    assert not any("here" in e or "xxxx" in e for e in errors.values())  # no input echoed
+
+
+def test_classify_stdin_and_missing_file(tmp_path):
+    piped = runner.invoke(cli.app, ["classify", "--jsonl", "-"],
+                          input=b'\xef\xbb\xbf{"id": "a", "text": "Where is my refund?"}\n\n')
+    assert piped.exit_code == 0, piped.output
+    assert [json.loads(line)["id"] for line in piped.stdout.splitlines()] == ["a"]  # BOM skipped, blank line too
+    missing = runner.invoke(cli.app, ["classify", "--jsonl", str(tmp_path / "nope.jsonl")])
+    assert missing.exit_code == 2 and "no such file" in missing.output
+
+
+def test_suggest_rejects_invalid_utf8_argument(tmp_path):
+    undecodable = b"charged twice \xff\xfe".decode("utf-8", "surrogateescape")  # what argv gives on Linux
+    result = runner.invoke(cli.app, ["suggest", undecodable])
+    assert result.exit_code == 2 and "not valid UTF-8" in result.output
+    bad_thread = tmp_path / "t.jsonl"
+    bad_thread.write_bytes(b'{"text": "order \xff"}\n')
+    result = runner.invoke(cli.app, ["suggest", "--thread", str(bad_thread), "hi"])
+    assert result.exit_code == 2 and "not valid UTF-8" in result.output
+    bad_thread.write_text('{"txt": 1}\n', encoding="utf-8")
+    result = runner.invoke(cli.app, ["suggest", "--thread", str(bad_thread), "hi"])
+    assert result.exit_code == 2 and "--thread line 1" in result.output
