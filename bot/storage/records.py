@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.storage.redaction import safe_reference
 from bot.storage.tables import Compensation, Correction, FollowUp, Incident, SuggestionUse, to_utc
 
 TONE_SCORES: dict[str, int] = {"abusive": -3, "angry": -2, "frustrated": -1, "anxious": -1, "neutral": 0, "positive": 1}
@@ -152,7 +153,8 @@ def _record(i: Incident, uses: list[str], comps: list[Compensation], corrections
         opened_at=i.opened_at, last_message_at=i.last_message_at,
         local_opened_at=local_time(i.opened_at, i.timezone), language=i.language,
         complaint=i.complaint, complaint_last=i.complaint_last, tone_first=i.tone_first, tone_last=i.tone_last,
-        severity=i.severity, product=i.product, order_ref=i.order_ref, timezone=i.timezone, load=i.load_at_open,
+        severity=i.severity, product=safe_reference(i.product), order_ref=safe_reference(i.order_ref),
+        timezone=i.timezone, load=i.load_at_open,
         status=i.status, resolved_at=i.resolved_at,
         lifetime_value=None if i.lifetime_value is None else float(i.lifetime_value), currency=i.currency,
         messages=i.message_count, suggestions_used=tuple(uses),

@@ -32,7 +32,7 @@ from bot.storage.api import (
 from bot.storage.db import is_sqlite, make_engine, with_retry
 from bot.storage.followups import due_at, is_internal
 from bot.storage.privacy import pseudonym, scrub_plan
-from bot.storage.redaction import redact
+from bot.storage.redaction import redact, safe_reference
 from bot.storage.tables import (
     utc_now,
     AgentReply,
@@ -189,12 +189,13 @@ class SqlStore:
         """Upsert the thread's incident, add the message (once) and refresh the incident's summary."""
         customer = self._pseudonym(msg.customer_id)
         at = to_utc(msg.at)
-        text = redact(msg.text) if self.text_retention_days > 0 else None
-        stored_plan = scrub_plan(plan)
-        order_ref = plan.details_found.get("order_id")
-        order_ref = redact(order_ref) if order_ref else None
-        if order_ref and order_ref.startswith("["):
-            order_ref = None  # it was a phone or card number after all
+        redacted = redact(msg.text)
+        text = redacted if self.text_retention_days > 0 else None
+        stored_plan = scrub_plan(plan, msg.text, redacted)
+        # kept only when it cannot be a phone, card or id, nor a piece of one in this message
+        order_ref = safe_reference(plan.details_found.get("order_id"), msg.text, redacted)
+        product = safe_reference(msg.product, msg.text, redacted,
+                                 from_text=msg.product in plan.details_found.values())
 
         def work() -> int:
             with self._write() as s:
@@ -216,7 +217,7 @@ class SqlStore:
                         s.add(message)
                 except IntegrityError:
                     pass  # the same Slack message delivered twice: already recorded
-                incident.product = incident.product or msg.product
+                incident.product = incident.product or product
                 incident.timezone = incident.timezone or msg.timezone
                 incident.order_ref = incident.order_ref or order_ref
                 incident.lifetime_value = plan.value_at_stake.lifetime_revenue
@@ -391,13 +392,14 @@ class SqlStore:
                     return
                 incident = s.get_one(Incident, incident_id)
                 for item in follow_ups:
-                    s.add(FollowUp(incident_id=incident_id, owner=by_user, when_spec=item.when, action=item.action,
-                                   due_at=due_at(item.when, resolved_at), created_at=resolved_at, attempts=0))
+                    s.add(FollowUp(incident_id=incident_id, owner=by_user, when_spec=item.when,
+                                   action=redact(item.action), due_at=due_at(item.when, resolved_at),
+                                   created_at=resolved_at, attempts=0))
                     if is_internal(item.when):
                         note = (f"{incident.complaint} ({incident.severity}), tone {incident.tone_first} -> "
                                 f"{incident.tone_last}: {item.action}")
                         s.add(CustomerFlag(workspace=incident.workspace, customer=incident.customer,
-                                           incident_id=incident_id, note=note, at=resolved_at))
+                                           incident_id=incident_id, note=redact(note), at=resolved_at))
 
         with_retry(work)
 
