@@ -2,12 +2,13 @@
 
 Strict on purpose: unknown keys, negative money, roles off the authority ladder, a template missing
 one of the playbook's languages, or an apology that qualifies itself are refused with the field path,
-so that a broken upload never replaces a working playbook.
+so that a broken upload never replaces a working playbook. Types are strict (no "10" for 10, no true
+for 1), numbers finite and bounded (`.inf` once suppressed every offer), strings and lists bounded,
+placeholders bare (`{issue}`, never `{issue:>999999999}`), follow-ups within a year.
 """
 from __future__ import annotations
 
 import re
-import string
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -21,29 +22,32 @@ from pydantic import (
 )
 
 from bot.labels import COMPLAINTS, SEVERITIES, TONES, Complaint, Language, Role, Severity, Tone
+from bot.playbook.text import ALLOWED_PLACEHOLDERS, first_banned, normalise_phrase, placeholder_problems
 
 DetailKind = Literal[
     "order_id", "amount", "date", "email", "phone", "tracking_number", "device", "photo", "address", "product"
 ]
-ALLOWED_PLACEHOLDERS = {"issue", "company", "days"}
-WHEN_PATTERN = re.compile(r"^(now|internal|\+\d+d)$")
+WHEN_PATTERN = re.compile(r"^(now|internal|\+[0-9]{1,3}d)$")  # [0-9], not \d: '+３d' is no delay
+MAX_FOLLOW_UP_DAYS = 365
+MAX_MONEY = 100_000.0     # one compensation option, one average order, in the playbook's currency
+MAX_POINTS = 100          # severity points; thresholds up to 10x that
+
+Template = Annotated[str, Field(min_length=1, max_length=1000)]  # a Slack section holds 3,000 characters
+ShortText = Annotated[str, Field(min_length=3, max_length=300)]
+Phrase = Annotated[str, Field(min_length=1, max_length=200)]
+Points = Annotated[int, Field(ge=0, le=MAX_POINTS)]
+_STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+__all__ = ["ALLOWED_PLACEHOLDERS", "Playbook"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
 
 
-def _placeholders(template: str) -> set[str]:
-    try:
-        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-    except ValueError as exc:  # unbalanced braces
-        raise ValueError(f"malformed template {template!r}: {exc}") from exc
-
-
-class LocalizedText(RootModel[dict[Language, Annotated[str, Field(min_length=1)]]]):
+class LocalizedText(RootModel[dict[Language, Template]]):
     """A text in every language the playbook declares (the declared list comes in via context)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, strict=True)
 
     @model_validator(mode="after")
     def _complete_and_well_formed(self, info: ValidationInfo) -> "LocalizedText":
@@ -52,11 +56,9 @@ class LocalizedText(RootModel[dict[Language, Annotated[str, Field(min_length=1)]
         if missing:
             raise ValueError(f"missing language(s): {', '.join(missing)}")
         for lang, text in self.root.items():
-            unknown = _placeholders(text) - ALLOWED_PLACEHOLDERS
-            if unknown:
-                raise ValueError(
-                    f"[{lang}] unknown placeholder(s) {sorted(unknown)}; allowed: {sorted(ALLOWED_PLACEHOLDERS)}"
-                )
+            problems = placeholder_problems(text)
+            if problems:
+                raise ValueError(f"[{lang}] " + "; ".join(problems))
         return self
 
     def get(self, language: str, fallback: str = "en") -> str:
@@ -70,10 +72,10 @@ class ApologyText(LocalizedText):
     def _no_banned_phrases(self, info: ValidationInfo) -> "ApologyText":
         banned: dict[str, list[str]] = (info.context or {}).get("banned_phrases") or {}
         for lang, text in self.root.items():
-            lowered = text.lower()
-            for phrase in banned.get(lang, []):
-                if phrase.lower() in lowered:
-                    raise ValueError(f"[{lang}] apology contains banned phrase {phrase!r}")
+            phrases = banned.get(lang)
+            hit = first_banned(text, [p for p in phrases if isinstance(p, str)]) if isinstance(phrases, list) else None
+            if hit is not None:
+                raise ValueError(f"[{lang}] apology contains banned phrase {hit!r}")
         return self
 
 
@@ -83,9 +85,9 @@ class Question(Strict):
 
 
 class CompensationOption(Strict):
-    id: str = Field(pattern=r"^[a-z0-9_\-]+$")
-    offer: str = Field(min_length=3)
-    value: float = Field(ge=0)
+    id: str = Field(pattern=r"^[a-z0-9_\-]+$", max_length=64)
+    offer: ShortText
+    value: float = Field(ge=0, le=MAX_MONEY)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     authority: Role
     min_severity: Severity = "low"
@@ -93,13 +95,15 @@ class CompensationOption(Strict):
 
 class FollowUpStep(Strict):
     when: str
-    action: str = Field(min_length=3)
+    action: ShortText
 
     @field_validator("when")
     @classmethod
     def _when_format(cls, value: str) -> str:
-        if not WHEN_PATTERN.match(value):
-            raise ValueError("must be 'now', 'internal' or '+<N>d' (e.g. '+3d')")
+        if not WHEN_PATTERN.fullmatch(value):
+            raise ValueError(f"must be 'now', 'internal' or '+<N>d' with N from 1 to {MAX_FOLLOW_UP_DAYS} (e.g. '+3d')")
+        if value.startswith("+") and not 1 <= int(value[1:-1]) <= MAX_FOLLOW_UP_DAYS:
+            raise ValueError(f"a follow-up must be due within a year: '+1d' to '+{MAX_FOLLOW_UP_DAYS}d'")
         return value
 
     @property
@@ -110,20 +114,20 @@ class FollowUpStep(Strict):
 class CustomerValue(Strict):
     """Defaults for customer lifetime value (CLV) when the customer's own figures are unknown."""
 
-    average_order_value: float = Field(gt=0)
-    orders_per_year: float = Field(gt=0)
-    years: float = Field(gt=0)
-    margin: float = Field(gt=0, le=1)
-    high_value_threshold: float = Field(ge=0, description="lifetime revenue from which a customer is high value")
+    average_order_value: float = Field(gt=0, le=MAX_MONEY)
+    orders_per_year: float = Field(gt=0, le=1000)
+    years: float = Field(gt=0, le=100)
+    margin: float = Field(gt=0, le=1, description="a share of revenue")
+    high_value_threshold: float = Field(ge=0, le=1e9, description="lifetime revenue from which a customer is high value")
     max_offer_share: float = Field(
         gt=0, le=1, description="no offer above this share of the customer's lifetime margin"
     )
 
 
 class SeverityThresholds(Strict):
-    medium: int = Field(ge=1)
-    high: int = Field(ge=1)
-    critical: int = Field(ge=1)
+    medium: int = Field(ge=1, le=10 * MAX_POINTS)
+    high: int = Field(ge=1, le=10 * MAX_POINTS)
+    critical: int = Field(ge=1, le=10 * MAX_POINTS)
 
     @model_validator(mode="after")
     def _increasing(self) -> "SeverityThresholds":
@@ -133,10 +137,10 @@ class SeverityThresholds(Strict):
 
 
 class SeverityRules(Strict):
-    tone_points: dict[Tone, int]
-    complaint_points: dict[Complaint, int]
-    repeat_contact_points: int = Field(ge=0)
-    high_value_points: int = Field(ge=0)
+    tone_points: dict[Tone, Points]
+    complaint_points: dict[Complaint, Points]
+    repeat_contact_points: Points
+    high_value_points: Points
     thresholds: SeverityThresholds
 
     @field_validator("tone_points", "complaint_points")
@@ -146,35 +150,32 @@ class SeverityRules(Strict):
         missing = [key for key in expected if key not in value]
         if missing:
             raise ValueError(f"missing: {', '.join(missing)}")
-        negative = [key for key, points in value.items() if points < 0]
-        if negative:
-            raise ValueError(f"negative points for: {', '.join(negative)}")
         return value
 
 
 class FollowUpPlan(Strict):
-    default: list[FollowUpStep] = Field(min_length=1)
-    by_complaint: dict[Complaint, list[FollowUpStep]] = Field(default_factory=dict)
+    default: list[FollowUpStep] = Field(min_length=1, max_length=20)
+    by_complaint: dict[Complaint, Annotated[list[FollowUpStep], Field(max_length=20)]] = Field(default_factory=dict)
 
 
 class AbusivePath(Strict):
     boundary: LocalizedText = Field(description="what the agent says: calm, sets the boundary, offers to continue")
-    steps: list[FollowUpStep] = Field(min_length=1)
+    steps: list[FollowUpStep] = Field(min_length=1, max_length=20)
 
 
 class Playbook(Strict):
-    company: str = Field(min_length=1)
+    company: str = Field(min_length=1, max_length=100)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     languages: list[Language] = Field(min_length=1)
     customer_value: CustomerValue
     severity: SeverityRules
-    banned_phrases: dict[Language, list[str]]
+    banned_phrases: dict[Language, Annotated[list[Phrase], Field(max_length=500)]]
     apologies: dict[Literal["angry", "frustrated", "anxious", "neutral", "positive"], ApologyText]
     acknowledgement: LocalizedText = Field(description="said instead of an apology when there is nothing to fix")
     issue_phrases: dict[Complaint, LocalizedText]
-    questions: dict[Complaint, list[Question]]
+    questions: dict[Complaint, Annotated[list[Question], Field(max_length=20)]]
     unsure_question: LocalizedText = Field(description="an open question when the complaint type is unclear")
-    compensation: dict[Complaint, list[CompensationOption]]
+    compensation: dict[Complaint, Annotated[list[CompensationOption], Field(max_length=20)]]
     follow_up: FollowUpPlan
     abusive: AbusivePath
 
@@ -185,6 +186,18 @@ class Playbook(Strict):
             raise ValueError("must include 'en' (the fallback language)")
         if len(set(value)) != len(value):
             raise ValueError("duplicate language")
+        return value
+
+    @field_validator("banned_phrases")
+    @classmethod
+    def _phrases_visible(cls, value: dict[str, list[str]], info: ValidationInfo) -> dict[str, list[str]]:
+        missing = [lang for lang in info.data.get("languages") or [] if lang not in value]
+        if missing:
+            raise ValueError(f"missing language(s): {', '.join(missing)} (an empty list [] is allowed)")
+        for lang, phrases in value.items():
+            empty = [i for i, phrase in enumerate(phrases) if not normalise_phrase(phrase)]
+            if empty:  # an empty phrase would match every reply
+                raise ValueError(f"[{lang}] phrase {empty[0]} is empty once spaces and invisible characters are removed")
         return value
 
     @field_validator("apologies")
@@ -203,13 +216,16 @@ class Playbook(Strict):
             raise ValueError(f"missing complaint type(s): {', '.join(missing)}")
         return value
 
-    @model_validator(mode="after")
-    def _currencies_match(self) -> "Playbook":
-        for complaint, options in self.compensation.items():
-            ids = [option.id for option in options]
-            if len(set(ids)) != len(ids):
-                raise ValueError(f"compensation.{complaint}: duplicate option id")
-        return self
+    @field_validator("compensation")
+    @classmethod
+    def _unique_option_ids(cls, value: dict[str, list[CompensationOption]]) -> dict[str, list[CompensationOption]]:
+        for complaint, options in value.items():
+            seen: set[str] = set()
+            for index, option in enumerate(options):
+                if option.id in seen:
+                    raise ValueError(f"{complaint}[{index}].id: duplicate option id {option.id!r}")
+                seen.add(option.id)
+        return value
 
     def lifetime_revenue(self, average_order_value: float | None = None, orders_per_year: float | None = None,
                          years: float | None = None) -> float:

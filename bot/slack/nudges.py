@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.playbook import Playbook
+from bot.playbook.text import normalise_phrase
 from bot.slack.logging import fingerprint, get_logger
 from bot.slack.resilience import safe_call
 
@@ -82,19 +83,24 @@ def _reason_of(phrase: str, language: str) -> Reason:
 
 
 def find_faults(text: str, playbook: Playbook) -> list[Finding]:
-    """Every fault found, playbook phrases first; one per reason."""
-    lowered = text.lower()
+    """Every fault found, playbook phrases first; one per reason.
+
+    Both the reply and the phrases are normalised first (NFKC, casefold, invisible characters dropped,
+    any whitespace run as one space), so "sorry,\u00a0 but" is caught like "sorry, but".
+    """
+    normalised, readable = normalise_phrase(text), normalise_phrase(text, casefold=False)
     found: dict[Reason, Finding] = {}
     for language, phrases in playbook.banned_phrases.items():
         if language not in PATTERNS:
             continue
         for phrase in phrases:
-            if phrase.lower() in lowered:
+            needle = normalise_phrase(phrase)
+            if needle and needle in normalised:
                 reason = _reason_of(phrase, language)
                 found.setdefault(reason, Finding(language, reason, phrase))
     for language, rules in PATTERNS.items():
         for reason, pattern in rules.items():
-            match = pattern.search(text)
+            match = pattern.search(readable)
             if match and reason not in found:
                 found[reason] = Finding(language, reason, match.group(0).strip())
     return list(found.values())

@@ -7,23 +7,29 @@ everyone else and the refusal is audited.
 """
 from __future__ import annotations
 
+import http.client
 import re
+import time
 import urllib.request
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlparse
 
 from slack_bolt import Ack, App, Respond
 
 from bot.coach.models import CustomerProfile, ThreadMessage
-from bot.playbook import Playbook, PlaybookError
+from bot.playbook import MAX_PLAYBOOK_BYTES, Playbook, PlaybookError, decode_playbook
 from bot.render import blocks as ui
 from bot.slack.logging import get_logger
 from bot.slack.resilience import safe_call
 from bot.storage.api import CustomerMessage, PlaybookVersion
 
 log = get_logger("slack.recover")
-MAX_PLAYBOOK_BYTES = 1_000_000
+DOWNLOAD_SECONDS = 5.0        # a whole playbook download, however slowly the bytes drip
+MODAL_VERDICT_SECONDS = 1.5   # the upload form waits this long to show errors on itself; then it closes, the DM follows
+BUSY = ":hourglass: The coach is busy right now; the live playbook stays. Try the upload again in a minute."
 LINK = re.compile(r"/archives/(?P<channel>[A-Z0-9]+)/p(?P<sec>\d{10})(?P<usec>\d{6})(?:\?(?P<query>\S*))?")
 FILE_ID = re.compile(r"\b(F[A-Z0-9]{6,})\b")
 ADMIN_SUBCOMMANDS = {"show", "upload", "history", "rollback"}
@@ -199,7 +205,8 @@ def playbook_command(services, command: dict, respond: Respond, args: list[str])
     elif sub == "rollback":
         rollback(services, respond, user, args[1] if len(args) > 1 else "")
     elif len(args) > 1:
-        services.inference.submit(upload_from_file, services, respond, user, " ".join(args[1:]))
+        if services.inference.submit(upload_from_file, services, respond, user, " ".join(args[1:])) is None:
+            _answer(respond, BUSY)
     else:
         opened = safe_call("views.open", services.client.views_open, trigger_id=command["trigger_id"],
                            view=ui.playbook_modal())
@@ -232,47 +239,115 @@ def _refusal(exc: PlaybookError) -> str:
     return f":x: Playbook refused; the live one stays.\n{problems}{more}"
 
 
-def fetch_slack_file(services, file_ref: str | dict[str, Any]) -> str:
-    """Download a Slack file's text with the bot token; only from Slack's own hosts (or the configured API host)."""
+def fetch_slack_file(services, file_ref: str | dict[str, Any]) -> bytes:
+    """Download a Slack file with the bot token: only from Slack's own hosts (or the configured API host),
+    at most MAX_PLAYBOOK_BYTES, within DOWNLOAD_SECONDS; raises ValueError with a sentence for the admin."""
     info = file_ref if isinstance(file_ref, dict) else None
     if info is None or not (info.get("url_private_download") or info.get("url_private")):
-        match = FILE_ID.search(file_ref if isinstance(file_ref, str) else str(file_ref.get("id", "")))
+        match = FILE_ID.search(str(file_ref.get("id", "")) if isinstance(file_ref, dict) else str(file_ref))
         if not match:
             raise ValueError("give a file link or ID (F…)")
         response = safe_call("files.info", services.client.files_info, file=match.group(1))
-        if response is None:
+        file = response.get("file") if response is not None else None
+        if not isinstance(file, dict):
             raise ValueError("I can't read that file (is it shared where the bot can see it?)")
-        info = response["file"]
+        info = file
+    size = info.get("size")
+    if isinstance(size, int) and size > MAX_PLAYBOOK_BYTES:
+        raise ValueError(_too_large(size))
     url = info.get("url_private_download") or info.get("url_private")
+    if not isinstance(url, str):
+        raise ValueError("that file has no download link")
     host = urlparse(url).hostname or ""
     if not (host == "slack.com" or host.endswith(".slack.com") or host == urlparse(services.client.base_url).hostname):
         raise ValueError("refusing to send the bot token to a non-Slack host")
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {services.client.token}"})
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (host checked above)
-        data = response.read(MAX_PLAYBOOK_BYTES + 1)
-    if len(data) > MAX_PLAYBOOK_BYTES:
-        raise ValueError("file too large for a playbook")
-    return data.decode("utf-8")
+    deadline = time.monotonic() + DOWNLOAD_SECONDS
+    chunks: list[bytes] = []
+    received = 0
+    try:
+        # per-read timeout half the budget: a server that stalls or drips costs at most ~1.5x DOWNLOAD_SECONDS
+        with urllib.request.urlopen(request, timeout=DOWNLOAD_SECONDS / 2) as response:  # noqa: S310 (host checked)
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > MAX_PLAYBOOK_BYTES:
+                raise ValueError(_too_large(int(declared)))
+            while received <= MAX_PLAYBOOK_BYTES:
+                chunk = response.read1(64 * 1024) if hasattr(response, "read1") else response.read(64 * 1024)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                received += len(chunk)
+                if time.monotonic() > deadline:
+                    raise ValueError(f"the download took longer than {DOWNLOAD_SECONDS:.0f} s; try again")
+    except (OSError, http.client.HTTPException) as exc:
+        raise ValueError(f"I couldn't download that file ({type(exc).__name__})") from None
+    if received > MAX_PLAYBOOK_BYTES:
+        raise ValueError(_too_large(received, at_least=True))
+    return b"".join(chunks)
+
+
+def _too_large(size: int, at_least: bool = False) -> str:
+    return (f"the file is {'over ' if at_least else ''}{size:,} bytes; a playbook may be at most "
+            f"{MAX_PLAYBOOK_BYTES:,} bytes ({MAX_PLAYBOOK_BYTES // 1024} KB)")
+
+
+@dataclass(frozen=True)
+class UploadVerdict:
+    """What an admin is told about an upload: accepted (with the new version) or why not."""
+
+    accepted: bool
+    text: str
+    problems: tuple[str, ...] = ()
+
+
+def apply_upload(services, user: str, source: Callable[[], str | bytes], note: str) -> UploadVerdict:
+    """Fetch, validate and make live; never raises, so that every upload gets an answer."""
+    try:
+        raw = source()
+        text = decode_playbook(raw, "uploaded playbook") if isinstance(raw, bytes) else raw
+        if not text.strip():
+            return UploadVerdict(False, ":x: That file is empty; the live playbook stays.", ("the file is empty",))
+        saved = services.playbooks.apply(text, author=user, note=note)
+    except ValueError as exc:  # PlaybookError is a ValueError too
+        if isinstance(exc, PlaybookError):
+            services.store.record_audit(user, "playbook upload", f"refused: {len(exc.problems)} problem(s)",
+                                        allowed=True)
+            return UploadVerdict(False, _refusal(exc), tuple(str(p) for p in exc.problems))
+        return UploadVerdict(False, f":x: {exc}; the live playbook stays.", (str(exc),))
+    except Exception as exc:  # storage down, a bug: still answer, never leave the admin waiting
+        log.error("playbook upload failed", extra={"user": user, "error": type(exc).__name__})
+        return UploadVerdict(False, ":x: The upload could not be completed (internal error); the live playbook "
+                                    "stays. Try again, or ask whoever runs the bot to check its log.",
+                             ("internal error; try again",))
+    services.store.record_audit(user, "playbook upload", f"v{saved.version}", allowed=True)
+    return UploadVerdict(True, f":white_check_mark: Playbook v{saved.version} is live in every worker.")
+
+
+def _answer(respond: Respond, text: str) -> None:
+    try:
+        respond(text=text)
+    except Exception as exc:  # the response_url may have expired; nothing else to tell
+        log.warning("could not answer on the response_url", extra={"error": type(exc).__name__})
 
 
 def upload_from_file(services, respond: Respond, user: str, file_ref: str) -> None:
-    try:
-        text = fetch_slack_file(services, file_ref)
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        respond(text=f":x: {exc}")
-        return
-    try:
-        saved = services.playbooks.apply(text, author=user, note="uploaded file")
-    except PlaybookError as exc:
-        services.store.record_audit(user, "playbook upload", f"refused: {len(exc.problems)} problem(s)", allowed=True)
-        respond(text=_refusal(exc))
-        return
-    services.store.record_audit(user, "playbook upload", f"v{saved.version}", allowed=True)
-    respond(text=f":white_check_mark: Playbook v{saved.version} is live in every worker.")
+    """`/recover playbook upload <link>`: runs after the ack, answers on the command's response_url."""
+    verdict = apply_upload(services, user, lambda: fetch_slack_file(services, file_ref), "uploaded file")
+    _answer(respond, verdict.text)
+
+
+def _apply_and_dm(services, user: str, source: Callable[[], str | bytes], note: str) -> UploadVerdict:
+    verdict = apply_upload(services, user, source, note)
+    _dm(services, user, verdict.text)
+    return verdict
 
 
 def submit_playbook_modal(services, ack: Ack, body: dict, view: dict) -> None:
-    """Validate inside the ack window so problems show on the form itself; the full list also goes by DM."""
+    """The upload form: fetch and validate in the worker pool; the verdict always goes by DM.
+
+    The form waits up to MODAL_VERDICT_SECONDS so that a refusal shows on the form itself; a slower
+    check (a big file, a busy pool) closes the form inside Slack's 3-second window and answers by DM.
+    """
     user = body["user"]["id"]
     if not services.roles.is_admin(user):
         services.store.record_audit(user, "playbook upload", "modal", allowed=False)
@@ -281,26 +356,24 @@ def submit_playbook_modal(services, ack: Ack, body: dict, view: dict) -> None:
     values = view["state"]["values"]
     files = ((values.get("file") or {}).get("value") or {}).get("files") or []
     pasted = ((values.get("text") or {}).get("value") or {}).get("value") or ""
-    note = ((values.get("note") or {}).get("value") or {}).get("value") or "uploaded in Slack"
-    try:
-        text = pasted if pasted.strip() else (fetch_slack_file(services, files[0]) if files else "")
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        ack(response_action="errors", errors={"file": str(exc)[:500]})
-        return
-    if not text.strip():
+    note = (((values.get("note") or {}).get("value") or {}).get("value") or "uploaded in Slack")[:200]
+    if not pasted.strip() and not files:
         ack(response_action="errors", errors={"file": "Upload a YAML file or paste one below."})
         return
-    try:
-        saved = services.playbooks.apply(text, author=user, note=note)
-    except PlaybookError as exc:
-        block = "text" if pasted.strip() else "file"
-        ack(response_action="errors", errors={block: "; ".join(str(p) for p in exc.problems[:5])[:1500]})
-        services.store.record_audit(user, "playbook upload", f"refused: {len(exc.problems)} problem(s)", allowed=True)
-        _dm(services, user, _refusal(exc))
+    block = "text" if pasted.strip() else "file"
+    source: Callable[[], str | bytes] = (lambda: pasted) if pasted.strip() else (lambda: fetch_slack_file(services, files[0]))
+    future = services.inference.submit(_apply_and_dm, services, user, source, note)
+    if future is None:
+        ack(response_action="errors", errors={block: BUSY})
         return
-    ack()
-    services.store.record_audit(user, "playbook upload", f"v{saved.version}", allowed=True)
-    _dm(services, user, f":white_check_mark: Playbook v{saved.version} is live in every worker.")
+    try:
+        verdict = future.result(timeout=MODAL_VERDICT_SECONDS)
+    except FutureTimeout:
+        verdict = None
+    if verdict is None or verdict.accepted:
+        ack()  # closes the form; the DM carries the verdict
+        return
+    ack(response_action="errors", errors={block: "; ".join(verdict.problems[:5])[:1500] or verdict.text[:1500]})
 
 
 def _dm(services, user: str, text: str) -> None:
