@@ -1,6 +1,8 @@
 """Slack bot commands: serve (HTTP), run (Socket Mode), start (what `make run` runs)."""
 from __future__ import annotations
 
+import errno
+import socket
 from typing import Annotated
 
 import typer
@@ -11,16 +13,26 @@ from bot.settings import Settings
 
 @app.command()
 def serve(
-    port: Annotated[int, typer.Option(help="port for POST /slack/events and GET /healthz")] = 3000,
-    host: Annotated[str, typer.Option(help="interface to bind")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(min=0, max=65535,
+                                      help="port for POST /slack/events, GET /healthz and GET /readyz")] = 3000,
+    host: Annotated[str, typer.Option(help="interface to bind; --host 0.0.0.0 listens on all")] = "127.0.0.1",
 ) -> None:
-    """The Slack bot in HTTP mode (production: several workers behind a load balancer, one database)."""
+    """The Slack bot in HTTP mode (production: several workers behind a load balancer, one database).
+
+    Binds loopback unless told otherwise: a reverse proxy or load balancer in front is the usual way in,
+    and listening on every interface should be a decision, not a default.
+    """
     from bot.slack.runner import ConfigError, serve_http
 
     try:
         serve_http(Settings(), host, port)
     except ConfigError as exc:
         fail(str(exc))
+    except OSError as exc:
+        if not isinstance(exc, socket.gaierror) and exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL,
+                                                                        errno.EACCES):
+            raise
+        fail(f"cannot listen on {host}:{port}: {exc.strerror}", code=2)
 
 
 @app.command()
@@ -36,14 +48,15 @@ def run() -> None:
 
 @app.command()
 def start(
-    port: Annotated[int, typer.Option(help="HTTP mode port, when no SLACK_APP_TOKEN is set")] = 3000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="HTTP mode port, when no SLACK_APP_TOKEN is set")] = 3000,
+    host: Annotated[str, typer.Option(help="HTTP mode interface; --host 0.0.0.0 listens on all")] = "127.0.0.1",
 ) -> None:
     """What `make run` starts: Socket Mode or HTTP mode with Slack tokens in env/.env, else the Slack sandbox."""
     settings = Settings()
     if settings.slack_bot_token is not None and settings.slack_app_token is not None:
         run()
     elif settings.slack_bot_token is not None and settings.slack_signing_secret is not None:
-        serve(port=port, host="0.0.0.0")
+        serve(port=port, host=host)
     else:
         from bot.slack.sandbox import run_sandbox
 

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
@@ -22,15 +24,140 @@ from bot.storage.api import Store
 log = get_logger("slack.app")
 
 
+@dataclass(frozen=True)
+class Readiness:
+    """What /readyz answers: each check's verdict and why; truthy only when every check passes."""
+
+    checks: dict[str, tuple[bool, str]]
+
+    @property
+    def ok(self) -> bool:
+        return all(ok for ok, _ in self.checks.values())
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def as_json(self) -> dict[str, object]:
+        return {"ok": self.ok, "status": "ready" if self.ok else "not ready",
+                "not_ready": {name: why for name, (ok, why) in self.checks.items() if not ok},
+                "checks": {name: {"ok": ok, "detail": why} for name, (ok, why) in self.checks.items()}}
+
+
+class Probe:
+    """One slow check (database, Slack) behind a cache: at most one call in flight, a load balancer's
+    probe never waits longer than `timeout`, and a hung database cannot pile up threads."""
+
+    def __init__(self, name: str, check: Callable[[], str | None], ok_ttl: float, fail_ttl: float,
+                 timeout: float, clock: Callable[[], float] = time.monotonic):
+        self.name, self.check, self.ok_ttl, self.fail_ttl, self.timeout = name, check, ok_ttl, fail_ttl, timeout
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._result: tuple[bool, str] | None = None
+        self._checked_at = float("-inf")
+        self._running: threading.Event | None = None
+
+    def __call__(self) -> tuple[bool, str]:
+        with self._lock:
+            if self._result is not None and self.clock() < self._checked_at + self._ttl(self._result):
+                return self._result
+            if self._running is None:
+                self._running = threading.Event()
+                threading.Thread(target=self._run, args=(self._running,), name=f"coach-ready-{self.name}",
+                                 daemon=True).start()
+            running = self._running
+        if running.wait(self.timeout):
+            with self._lock:
+                if self._result is not None:
+                    return self._result
+        return False, f"no answer within {self.timeout:g} s"
+
+    def _ttl(self, result: tuple[bool, str]) -> float:
+        return self.ok_ttl if result[0] else self.fail_ttl
+
+    def _run(self, done: threading.Event) -> None:
+        try:
+            problem = self.check()
+            result = (problem is None, problem or "ok")
+        except Exception as exc:  # the type only: messages can carry a database URL with its password
+            result = (False, f"failed ({type(exc).__name__})")
+        with self._lock:
+            self._result = result
+            self._checked_at = self.clock()
+            self._running = None
+        done.set()
+
+
+def _check_database(store: Store) -> str | None:
+    """None when the database answers and is migrated; else why not."""
+    revision = getattr(store, "schema_revision", None)
+    if revision is None:
+        store.current_playbook()
+        return None
+    return None if revision() is not None else "not migrated (run `coach db upgrade`)"
+
+
+def _check_token(client: WebClient) -> str | None:
+    """auth.test once, without the client's retries: a probe wants the first answer, not the fifth."""
+    from slack_sdk.errors import SlackApiError
+
+    if not client.token:
+        return "no bot token"
+    probe = WebClient(token=client.token, base_url=client.base_url, timeout=3)
+    try:
+        response = probe.auth_test()
+    except SlackApiError as exc:
+        return f"auth.test: {exc.response.get('error') or exc.response.status_code}"
+    return None if response.get("ok") else f"auth.test: {response.get('error')}"
+
+
+def _queue_check(executor: object) -> tuple[bool, str]:
+    """Ready while the bounded inference pool could take one more task."""
+    used = limit = None
+    for used_attr, limit_attr in (("in_flight", "capacity"), ("depth", "limit")):
+        if hasattr(executor, used_attr) and hasattr(executor, limit_attr):
+            used, limit = getattr(executor, used_attr), getattr(executor, limit_attr)
+            break
+    else:  # BoundedExecutor: a semaphore of workers + queue slots
+        slots = getattr(executor, "_slots", None)
+        if slots is not None and hasattr(slots, "_value") and hasattr(slots, "_initial_value"):
+            limit = slots._initial_value  # noqa: SLF001
+            used = limit - slots._value  # noqa: SLF001
+    if used is None or limit is None:
+        return True, "depth not measurable"
+    return used < limit, f"{used} of {limit} slots in use" + ("" if used < limit else ": full")
+
+
 @dataclass
 class CoachApp:
     bolt: App
     services: Services
+    database_ttl: float = 2.0      # a database outage shows within ~2 s
+    token_ttl: float = 30.0        # auth.test at most twice a minute per worker while the token is fine
+    token_retry: float = 5.0       # and every 5 s once it is not
+    probe_timeout: float = 2.0     # /readyz answers within about this, whatever hangs
+    _probes: dict[str, Probe] = field(default_factory=dict, init=False, repr=False)
 
-    def ready(self) -> bool:
-        """Model and playbook loaded (what /healthz reports)."""
+    def __post_init__(self) -> None:
+        self._probes["database"] = Probe("database", lambda: _check_database(self.services.store),
+                                         self.database_ttl, 0.0, self.probe_timeout)
+        self._probes["slack_token"] = Probe("slack_token", lambda: _check_token(self.services.client),
+                                            self.token_ttl, self.token_retry, self.probe_timeout)
+
+    @property
+    def probes(self) -> dict[str, Probe]:
+        """The cached checks by name (database, slack_token): operators and tests can tune their TTLs."""
+        return self._probes
+
+    def ready(self) -> Readiness:
+        """/readyz: model and playbook loaded, database reachable, bot token valid, inference queue not full."""
         engine = self.services.engine
-        return engine._classifier is not None and engine._playbook is not None  # noqa: SLF001
+        checks: dict[str, tuple[bool, str]] = {
+            "model": (True, "loaded") if engine._classifier is not None else (False, "not loaded"),  # noqa: SLF001
+            "playbook": (True, "loaded") if engine._playbook is not None else (False, "not loaded"),  # noqa: SLF001
+            "inference_queue": _queue_check(self.services.inference),
+        }
+        checks.update({name: probe() for name, probe in self._probes.items()})
+        return Readiness(checks)
 
     def close(self) -> None:
         self.services.inference.shutdown(wait=False)

@@ -46,7 +46,9 @@ def test_coach_serve_process(fake, database_url, tmp_path):
             except (urllib.error.URLError, ConnectionError):
                 assert process.poll() is None and time.monotonic() < deadline, "coach serve did not start"
                 time.sleep(0.2)
-        assert (status, body["ok"]) == (503, False)  # no model here: not ready, but up
+        assert (status, body["ok"]) == (200, True)  # alive
+        status, body = _get(base + "/readyz")
+        assert (status, body["ok"]) == (503, False) and "model" in body["not_ready"]  # no model here: up, not ready
         driver = SlackDriver(base, SECRET, fake)
         assert driver.command(ADMIN, "help", CHANNEL).status == 200
         fake.wait_for("response_url", where=lambda c: "Recovery Coach" in c.args.get("text", ""))
