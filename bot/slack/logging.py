@@ -96,6 +96,21 @@ def install_redaction() -> None:
             logger.addFilter(REDACT_BODIES)
 
 
+def _exception_summary(exc_info: Any) -> str:
+    """'KeyError at bot/slack/messages.py:120 in on_message': enough to find the bug, no text of a message."""
+    exc_type, _, tb = exc_info if isinstance(exc_info, tuple) else (type(exc_info), None, exc_info.__traceback__)
+    name = getattr(exc_type, "__name__", "Exception")
+    frame = None
+    while tb is not None:
+        frame, tb = tb, tb.tb_next
+    if frame is None:
+        return name
+    code = frame.tb_frame.f_code
+    path = code.co_filename.replace("\\", "/")
+    short = path[path.rfind("/bot/") + 1:] if "/bot/" in path else path.rsplit("/", 1)[-1]
+    return f"{name} at {short}:{frame.tb_lineno} in {code.co_name}"
+
+
 def _ours(logger_name: str) -> bool:
     """Our own loggers log constant messages plus ids; everything else (Bolt included) is redacted."""
     return logger_name.startswith("coach.") and not logger_name.startswith("coach.bolt")
@@ -115,7 +130,8 @@ class JsonFormatter(logging.Formatter):
             if key not in STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info).splitlines()[-1]
+            # type and where, never the message: KeyError('a customer's e-mail') is customer text too
+            entry["error"] = _exception_summary(record.exc_info)
         return json.dumps(scrub(entry), ensure_ascii=False, default=str)
 
 

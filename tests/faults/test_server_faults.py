@@ -8,15 +8,36 @@ stdlib server announced `WSGIServer/0.2 CPython/3.11`; one lone surrogate crashe
 """
 from __future__ import annotations
 
+import http.client
+import io
 import json
+import logging
 import os
 import select
+import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
+
+from bot.slack.logging import JsonFormatter
+from tests.slack.conftest import (  # noqa: F401  (fixtures used by name)
+    ADMIN,
+    CHANNEL,
+    CUSTOMER,
+    bot,
+    database_url,
+    fake,
+    make_bot,
+    settings,
+    template_db,
+)
 
 pytestmark = pytest.mark.faults
 
@@ -104,28 +125,6 @@ def test_classify_streams_each_chunk_before_input_ends():
 
 
 # ---- the HTTP server: forged requests, timestamps, banner, readiness ---------------------------------------
-
-import http.client  # noqa: E402
-import io  # noqa: E402
-import logging  # noqa: E402
-import socket  # noqa: E402
-import threading  # noqa: E402
-import urllib.error  # noqa: E402
-import urllib.parse  # noqa: E402
-import urllib.request  # noqa: E402
-
-from bot.slack.logging import JsonFormatter  # noqa: E402
-from tests.slack.conftest import (  # noqa: E402,F401  (fixtures used by name)
-    ADMIN,
-    CHANNEL,
-    CUSTOMER,
-    bot,
-    database_url,
-    fake,
-    make_bot,
-    settings,
-    template_db,
-)
 
 EMAIL, CARD, PHRASE = "maria.kask@example.ee", "4111 1111 1111 1111", "my cat ate the invoice"
 
@@ -342,3 +341,35 @@ def test_coach_serve_binds_loopback_unless_told(monkeypatch):
     monkeypatch.setattr(runner_module, "serve_http", in_use)
     result = runner.invoke(cli, ["serve"], env=env)
     assert result.exit_code == 2 and "cannot listen on 127.0.0.1:3000" in result.output
+
+
+def test_library_loggers_created_later_lose_bodies_too(caplog):
+    """Bolt builds a logger per middleware and listener from its base logger: the filter goes with it."""
+    from slack_bolt.logger import get_bolt_logger
+    from slack_sdk import WebClient
+
+    from bot.slack.logging import get_logger
+
+    caplog.set_level(logging.DEBUG)
+
+    class MiddlewareAddedLater:
+        pass
+
+    later = get_bolt_logger(MiddlewareAddedLater, base_logger=get_logger("bolt"))
+    later.setLevel(logging.DEBUG)
+    later.info("Invalid request signature detected (signature: v0=1, timestamp: 2, body: text=%s)", EMAIL)
+    later.warning("Unhandled request (%s)", {"type": "block_suggestion", "value": CARD})
+    WebClient(token="xoxb-1")  # slack_sdk's logger exists from here on
+    get_logger("anything")     # any later get_logger() call covers it
+    sdk = logging.getLogger("slack_sdk.web.base_client")
+    sdk.setLevel(logging.DEBUG)
+    sdk.debug("Sending a request - url: https://slack.com/api/chat.postMessage, query_params: {}, body_params: %s",
+              {"text": PHRASE})
+    try:
+        raise KeyError(EMAIL)
+    except KeyError:
+        record = logging.makeLogRecord({"msg": "failed", "exc_info": sys.exc_info(), "name": "coach.x"})
+    line = JsonFormatter().format(record)
+    assert len(caplog.records) == 3
+    text = caplog.text + "\n".join(r.getMessage() for r in caplog.records) + line
+    assert not [needle for needle in _needles() if needle in text], text
