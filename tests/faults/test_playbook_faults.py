@@ -3,7 +3,7 @@
 Mutants are generated here from prompts/playbook.yaml (type changes, bad numbers, unknown keys,
 missing languages, bad roles, format-spec placeholders, banned phrases with odd whitespace, aliases,
 duplicate keys, deep nesting, huge files, truncated and garbage bytes, non-UTF-8…) beside a few
-valid controls. Each runs through the real CLI in a forked child with a per-mutant time limit, so a
+valid controls. Each runs through the real CLI in a spawned child with a per-mutant time limit, so a
 hang is counted (and the child replaced) instead of stalling the suite. The YAML bomb's memory is
 measured in real processes: a bare parse, and `coach serve` receiving it as an admin's upload.
 """
@@ -298,6 +298,8 @@ def _child(conn, workdir: str) -> None:
     from bot.cli import app
 
     runner = CliRunner()
+    runner.invoke(app, ["playbook", "validate", str(PLAYBOOK_PATH)])  # warm: imports and schema built
+    conn.send("ready")
     while True:
         message = conn.recv()
         if message is None:
@@ -333,7 +335,9 @@ class Outcome:
 
 
 def _run_all(mutants: list[Mutant], workdir: Path) -> tuple[list[Outcome], float]:
-    context = multiprocessing.get_context("fork")
+    # spawn, not fork: a fresh interpreter inherits neither the suite's threads (and their locks) nor the
+    # memory of models other tests loaded, so its peak RSS is the validator's own
+    context = multiprocessing.get_context("spawn")
     outcomes: list[Outcome] = []
     peak_mb = 0.0
     process = None
@@ -343,6 +347,7 @@ def _run_all(mutants: list[Mutant], workdir: Path) -> tuple[list[Outcome], float
             conn, child_end = context.Pipe()
             process = context.Process(target=_child, args=(child_end, str(workdir)), daemon=True)
             process.start()
+            assert conn.poll(120) and conn.recv() == "ready", "the validator child did not start"
         conn.send((index, mutant.payload))
         if conn.poll(PER_MUTANT_SECONDS):
             _, code, output, crash, elapsed, hwm = conn.recv()
