@@ -17,8 +17,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     # Engine
-    coach_playbook: Path = Field(PROJECT_ROOT / "prompts" / "playbook.yaml")
-    coach_model_dir: Path = Field(PROJECT_ROOT / "models" / "current")
+    coach_playbook: Path = Field(
+        PROJECT_ROOT / "prompts" / "playbook.yaml",
+        description="the playbook saved as version 1 on first start; later versions live in the database")
+    coach_model_dir: Path = Field(
+        PROJECT_ROOT / "models" / "current",
+        description="model version served: a version folder, or `models/current`, which stands for the version "
+                    "that the file `models/CURRENT` names (looked up in models/ and the model store)")
     coach_model_store: Path = Field(
         Path.home() / ".local" / "share" / "recovery-coach" / "models",
         description="where `coach train` writes new versions (outside git); `coach model list/use` read it too")
@@ -27,33 +32,49 @@ class Settings(BaseSettings):
         description="derived files: the converted base encoder, ONNX graphs, embedding caches")
     coach_unsure_threshold: float = Field(0.45, ge=0.0, le=1.0)
     coach_abusive_threshold: float = Field(0.7, ge=0.0, le=1.0)
-    coach_inference_threads: int = Field(2, ge=1)
+    coach_inference_threads: int = Field(2, ge=1, description="threads per model call (onnxruntime or torch)")
     coach_backend: Backend = Field(
         "onnx-int8", description="serving path: onnxruntime (no torch import) or the torch reference"
     )
 
     # Slack
-    slack_bot_token: SecretStr | None = None
-    slack_signing_secret: SecretStr | None = None
-    slack_app_token: SecretStr | None = None
-    slack_api_url: str = "https://slack.com/api/"
-    coach_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    coach_supervisors: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    coach_agents: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    coach_leads: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    slack_bot_token: SecretStr | None = Field(
+        None, description="bot token `xoxb-…` of the one workspace (single-workspace mode)")
+    slack_signing_secret: SecretStr | None = Field(None, description="verifies requests in HTTP mode")
+    slack_app_token: SecretStr | None = Field(None, description="app-level token `xapp-…` (Socket Mode)")
+    slack_api_url: str = Field(
+        "https://slack.com/api/", description="Web API base URL (tests and the sandbox point it at the fake)")
+    coach_admins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="user IDs who may change the playbook")
+    coach_supervisors: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="user IDs who approve any compensation, get alerts, see `/recover` plans and stats")
+    coach_agents: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="only these user IDs get cards and nudges; empty: every internal human")
+    coach_leads: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="user IDs who approve lead-level compensation and see `/recover` plans and stats")
     coach_customers: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="user IDs always treated as customers (besides Slack Connect and guests)"
     )
-    coach_coach_channel: str | None = None
-    coach_alert_mode: Literal["dm", "ephemeral"] = "dm"
+    coach_coach_channel: str | None = Field(
+        None, description="private channel ID where a copy of each card (without buttons) is threaded per incident")
+    coach_alert_mode: Literal["dm", "ephemeral"] = Field(
+        "dm", description="supervisor alerts by `dm`, or `ephemeral` (in the thread when the supervisor is in the "
+                          "channel, else DM)")
     coach_playbook_check_seconds: float = Field(5.0, ge=0, description="how often a worker looks for a new playbook")
-    coach_inference_workers: int = Field(2, ge=1)
+    coach_inference_workers: int = Field(
+        2, ge=1, description="threads classifying messages (separate from the request threads)")
     coach_inference_queue: int = Field(64, ge=1, description="customer messages waiting for inference at most")
-    coach_log_level: str = "INFO"
+    coach_log_level: str = Field(
+        "INFO", description="logs are JSON lines; customer text, tokens and secrets never appear")
 
     # Storage
-    coach_database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'coach.sqlite'}"
-    coach_text_retention_days: int = Field(30, ge=0)
+    coach_database_url: str = Field(
+        f"sqlite:///{PROJECT_ROOT / 'var' / 'coach.sqlite'}",
+        description="SQLite file, or `postgresql+psycopg://…` for workers on several machines")
+    coach_text_retention_days: int = Field(
+        30, ge=0, description="days redacted customer text is kept (then blanked); 0: no text stored")
     coach_pseudonym_key: SecretStr | None = Field(
         None, description="secret for customer pseudonyms; unset: a random key kept in the database")
 
