@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from bot.coach.signals import mentions_repeat_contact  # noqa: F401 (kept importable from here)
+
 _ORDER_WORDS = r"(?:order|ord|invoice|ticket|case|ref|booking|subscription|заказ\w*|счет\w*|счёт\w*|номер|订单号?|单号|tellimus\w*|arve\w*|#|№|no\.?)"
 PATTERNS: dict[str, re.Pattern[str]] = {
     "email": re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+", re.UNICODE),
@@ -50,14 +52,6 @@ PATTERNS: dict[str, re.Pattern[str]] = {
     ),
 }
 
-REPEAT_CONTACT = re.compile(
-    r"\b(?:again|second time|third time|\d+(?:st|nd|rd|th) time|already (?:called|wrote|written|contacted|asked|told)|still (?:waiting|not|no)|every time|keep (?:asking|telling|calling))\b"
-    r"|снова|опять|ещё раз|еще раз|уже (?:писал|звонил|обращал)\w*|в который раз|третий раз|второй раз|до сих пор"
-    r"|又|再次|第[二三四五]次|一直|还是没|已经(?:打|问|说|联系)"
-    r"|\bjälle\b|\buuesti\b|juba (?:kirjutasin|helistasin|mitmendat)|teist korda|kolmandat korda|ikka veel",
-    re.IGNORECASE,
-)
-
 
 def find_details(texts: Iterable[str], has_files: bool = False) -> dict[str, str]:
     """Return {detail kind: first match} over the customer's texts."""
@@ -75,7 +69,3 @@ def find_details(texts: Iterable[str], has_files: bool = False) -> dict[str, str
     if "order_id" in found and found.get("phone") == found["order_id"]:
         del found["order_id"]
     return found
-
-
-def mentions_repeat_contact(texts: Iterable[str]) -> bool:
-    return any(REPEAT_CONTACT.search(text) for text in texts)

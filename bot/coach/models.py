@@ -73,5 +73,6 @@ class RecoveryPlan(BaseModel):
     follow_up: list[FollowUpItem]
     why: list[str]
     abusive: bool = False
+    churn_risk: bool = Field(False, description="the customer says they may leave: the value at stake leads the card")
     value_at_stake: ValueAtStake
     details_found: dict[str, str] = Field(default_factory=dict)

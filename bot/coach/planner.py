@@ -5,7 +5,7 @@ the CLI and the sandbox all get the same plan for the same message.
 """
 from __future__ import annotations
 
-from bot.coach.details import find_details, mentions_repeat_contact
+from bot.coach.details import find_details
 from bot.coach.models import (
     Classification,
     CompensationSuggestion,
@@ -16,6 +16,7 @@ from bot.coach.models import (
     ValueAtStake,
 )
 from bot.coach.severity import score_severity
+from bot.coach.signals import mentions_churn_threat, mentions_repeat_contact
 from bot.labels import ROLES, Role
 from bot.playbook.schema import SEVERITY_RANK, CompensationOption, Playbook
 
@@ -85,10 +86,11 @@ def plan_recovery(
 
     stake = _value_at_stake(playbook, customer)
     repeat = customer.previous_contacts > 0 or mentions_repeat_contact(customer_texts)
+    churn = mentions_churn_threat(customer_texts)
     effective_complaint = "other_complaint" if complaint.unsure and complaint.label != "none" else complaint.label
     # an unsure 'abusive' is treated as heated, not abusive: no boundary speech on a guess
     effective_tone = ("angry" if tone.label == "abusive" else "neutral") if tone.unsure else tone.label
-    severity = score_severity(playbook.severity, effective_tone, effective_complaint, repeat, stake.high_value)
+    severity = score_severity(playbook.severity, effective_tone, effective_complaint, repeat, stake.high_value, churn)
     why.append(f"Severity {severity.level}: " + "; ".join(severity.reasons) + ".")
     if tone.unsure:
         why.append(f"Unsure of the tone ({tone.label} at {tone.confidence:.0%}): the apology stays general.")
@@ -111,6 +113,7 @@ def plan_recovery(
             follow_up=[FollowUpItem(when=s.when, action=s.action) for s in playbook.abusive.steps],
             why=why,
             abusive=True,
+            churn_risk=churn,
             value_at_stake=stake,
             details_found=details,
         )
@@ -146,7 +149,12 @@ def plan_recovery(
             why.append(f"Offer '{compensation.offer}' ({compensation.value:g} {compensation.currency}) {verb}.")
         if above is not None:
             why.append(f"A {above.authority} could approve more: '{above.offer}' ({above.value:g} {above.currency}).")
-    if stake.high_value:
+    if churn and not nothing_to_fix:
+        why.append(
+            f"The customer says they may leave: about {stake.lifetime_revenue:,.0f} {stake.currency} of lifetime revenue "
+            f"({stake.lifetime_margin:,.0f} margin) is at stake. Treat it as a retention case: fix it now, in full."
+        )
+    elif stake.high_value:
         why.append(
             f"Losing this customer would cost about {stake.lifetime_revenue:,.0f} {stake.currency} in revenue "
             f"({stake.lifetime_margin:,.0f} in margin)."
@@ -166,6 +174,7 @@ def plan_recovery(
         compensation_above=above,
         follow_up=follow_up,
         why=why,
+        churn_risk=churn,
         value_at_stake=stake,
         details_found=details,
     )

@@ -140,6 +140,7 @@ class SeverityRules(Strict):
     tone_points: dict[Tone, Points]
     complaint_points: dict[Complaint, Points]
     repeat_contact_points: Points
+    churn_threat_points: Points = Field(2, description="a customer who says they will leave (prompts/signals.yaml)")
     high_value_points: Points
     thresholds: SeverityThresholds
 

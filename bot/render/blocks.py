@@ -76,13 +76,20 @@ def card_text(plan: RecoveryPlan) -> str:
 
 def coaching_card(plan: RecoveryPlan, ctx: CardContext, full: bool = False) -> list[Block]:
     """The agent's private card; `full` adds the planner's reasons (for /recover)."""
+    stake = plan.value_at_stake
     blocks: list[Block] = [
         _section(f"{SEVERITY_EMOJI[plan.severity]} *Recovery coach* — only you see this"),
         {"type": "context", "elements": [{"type": "mrkdwn", "text": (
             f"*Tone:* {_pred(plan.tone)}  ·  *Complaint:* {_pred(plan.complaint)}  ·  "
             f"*Severity:* {plan.severity}  ·  *Language:* {plan.language}")}]},
-        _section(f"*{'Boundary' if plan.abusive else 'Apology'}*\n{plan.apology}"),
     ]
+    if plan.churn_risk:  # the seeds: count what a lost customer costs, so it leads the card
+        blocks.append(_section(
+            f":warning: *Churn risk — the customer says they may leave.* "
+            f"*{_money(stake.lifetime_revenue, stake.currency)}* lifetime revenue "
+            f"({_money(stake.lifetime_margin, stake.currency)} margin) at stake"
+            + (", a *high-value customer*" if stake.high_value else "") + ". Fix it now, in full."))
+    blocks.append(_section(f"*{'Boundary' if plan.abusive else 'Apology'}*\n{plan.apology}"))
     if plan.question:
         blocks.append(_section(f"*Ask*\n{plan.question}"))
     if plan.compensation:
@@ -90,10 +97,10 @@ def coaching_card(plan: RecoveryPlan, ctx: CardContext, full: bool = False) -> l
     if plan.compensation_above:
         c = plan.compensation_above
         blocks.append(_section(f"*Above you*\n{c.offer} ({_money(c.value, c.currency)}, a {c.authority} can approve)"))
-    stake = plan.value_at_stake
-    blocks.append(_section(
-        f"*Value at stake*\n{_money(stake.lifetime_revenue, stake.currency)} lifetime revenue, "
-        f"{_money(stake.lifetime_margin, stake.currency)} margin" + (" — *high-value customer*" if stake.high_value else "")))
+    if not plan.churn_risk:  # with a churn threat it leads the card instead
+        blocks.append(_section(
+            f"*Value at stake*\n{_money(stake.lifetime_revenue, stake.currency)} lifetime revenue, "
+            f"{_money(stake.lifetime_margin, stake.currency)} margin" + (" — *high-value customer*" if stake.high_value else "")))
     if plan.follow_up:
         blocks.append(_section("*Follow-ups*\n" + "\n".join(f"• `{f.when}` {f.action}" for f in plan.follow_up)))
     if full and plan.why:

@@ -25,6 +25,11 @@ def render_card(plan: RecoveryPlan) -> Panel:
     body = Table.grid(padding=(0, 1))
     body.add_column(style="bold", no_wrap=True)
     body.add_column()
+    stake = plan.value_at_stake
+    if plan.churn_risk:
+        body.add_row(Text("CHURN RISK", style="bold red"),
+                     Text(f"the customer says they may leave: {stake.lifetime_revenue:,.0f} {stake.currency} lifetime "
+                          f"revenue ({stake.lifetime_margin:,.0f} margin) at stake", style="bold"))
     body.add_row("Boundary" if plan.abusive else "Apology", plan.apology)
     if plan.question:
         body.add_row("Ask", plan.question)
@@ -35,7 +40,6 @@ def render_card(plan: RecoveryPlan) -> Panel:
     if plan.compensation_above:
         c = plan.compensation_above
         body.add_row("Above you", f"{c.offer} ({c.value:g} {c.currency}, a {c.authority} can approve)")
-    stake = plan.value_at_stake
     body.add_row("At stake", f"{stake.lifetime_revenue:,.0f} {stake.currency} lifetime revenue"
                  + (" (high-value customer)" if stake.high_value else ""))
     for item in plan.follow_up:
