@@ -72,6 +72,17 @@ class Settings(BaseSettings):
     # Storage
     coach_database_url: str = Field(
         f"sqlite:///{PROJECT_ROOT / 'var' / 'coach.sqlite'}",
+    # HTTP server: `coach serve` under gunicorn (bot/slack/gunicorn_app.py)
+    coach_http_workers: int = Field(
+        2, ge=1, le=64, description="worker processes of `coach serve` (each its own Bolt app, model and pools); "
+                                    "about one per core; `--workers` overrides it")
+    coach_http_threads: int = Field(
+        8, ge=1, le=256, description="request threads per worker (requests are acked at once; the work runs on "
+                                     "the inference pool)")
+    coach_metrics_token: SecretStr | None = Field(
+        None, description="when set, GET /metrics needs `Authorization: Bearer <token>`; unset: open, so keep the "
+                          "port private (the default bind is 127.0.0.1)")
+
         description="SQLite file, or `postgresql+psycopg://…` for workers on several machines")
     coach_text_retention_days: int = Field(
         30, ge=0, description="days redacted customer text is kept (then blanked); 0: no text stored")

@@ -16,16 +16,23 @@ def serve(
     port: Annotated[int, typer.Option(min=0, max=65535,
                                       help="port for POST /slack/events, GET /healthz and GET /readyz")] = 3000,
     host: Annotated[str, typer.Option(help="interface to bind; --host 0.0.0.0 listens on all")] = "127.0.0.1",
+    workers: Annotated[int | None, typer.Option(min=1, max=64,
+                                                help="worker processes (default: COACH_HTTP_WORKERS)")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, max=256,
+                                                help="request threads per worker (default: COACH_HTTP_THREADS)")] = None,
 ) -> None:
-    """The Slack bot in HTTP mode (production: several workers behind a load balancer, one database).
+    """The Slack bot in HTTP mode, served by gunicorn with N worker processes (one database between them).
 
     Binds loopback unless told otherwise: a reverse proxy or load balancer in front is the usual way in,
     and listening on every interface should be a decision, not a default.
     """
     from bot.slack.runner import ConfigError, serve_http
 
+    settings = Settings()
+    overrides = {key: value for key, value in (("coach_http_workers", workers), ("coach_http_threads", threads))
+                 if value is not None}
     try:
-        serve_http(Settings(), host, port)
+        serve_http(settings.model_copy(update=overrides), host, port)
     except ConfigError as exc:
         fail(str(exc))
     except OSError as exc:
@@ -56,7 +63,7 @@ def start(
     if settings.slack_bot_token is not None and settings.slack_app_token is not None:
         run()
     elif settings.slack_bot_token is not None and settings.slack_signing_secret is not None:
-        serve(port=port, host=host)
+        serve(port=port, host=host, workers=None, threads=None)
     else:
         from bot.slack.sandbox import run_sandbox
 

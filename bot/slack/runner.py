@@ -11,7 +11,6 @@ from bot.settings import Settings
 from bot.slack.app import CoachApp, build_app
 from bot.slack.followups import start_follow_up_scheduler
 from bot.slack.logging import configure_logging, get_logger
-from bot.slack.server import make_http_server, wsgi_app
 
 log = get_logger("slack.runner")
 
@@ -67,20 +66,17 @@ def create_runtime(settings: Settings, engine: RecoveryEngine | None = None, cli
 
 
 def serve_http(settings: Settings, host: str, port: int) -> None:
-    """HTTP mode: POST /slack/events (events, commands, interactivity) and GET /healthz."""
+    """HTTP mode under gunicorn: COACH_HTTP_WORKERS processes, each with its own Bolt app (gunicorn_app.py).
+
+    POST /slack/events (events, commands, interactivity), GET /healthz, /readyz. The stdlib server
+    (make_http_server, BackgroundServer) stays for tests and the sandbox.
+    """
     if settings.slack_bot_token is None or settings.slack_signing_secret is None:
         raise ConfigError("HTTP mode needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET")
-    configure_logging(settings.coach_log_level)
-    runtime = create_runtime(settings)
-    server = make_http_server(wsgi_app(runtime.app.bolt, runtime.app.ready), host, port)
-    log.info("listening", extra={"host": host, "port": server.server_address[1], "path": "/slack/events"})
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        runtime.close()
+    from bot.slack.gunicorn_app import ServeOptions, serve
+
+    serve(settings, ServeOptions(host=host, port=port, workers=settings.coach_http_workers,
+                                 threads=settings.coach_http_threads))
 
 
 def run_socket_mode(settings: Settings) -> None:

@@ -1,0 +1,69 @@
+"""`coach serve` under gunicorn: N workers built after the fork, signed requests through them, a killed
+worker replaced, SIGTERM drains and exits 0, no banner with versions and no secrets in the output."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from bot.slack.driver import SlackDriver
+from tests.slack.conftest import ADMIN, CHANNEL, SECRET, TOKEN
+from tests.slack.serve_process import ServeProcess, http
+
+
+def _env(fake, database_url: str, tmp_path) -> dict[str, str]:
+    env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.api_url,
+           "COACH_DATABASE_URL": database_url, "COACH_ADMINS": ADMIN, "COACH_MODEL_DIR": str(tmp_path / "no-model")}
+    for name in ("SLACK_APP_TOKEN", "PROMETHEUS_MULTIPROC_DIR", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
+        env.pop(name, None)
+    return env
+
+
+def test_serve_runs_gunicorn_workers(fake, database_url, tmp_path):
+    with ServeProcess(_env(fake, database_url, tmp_path), tmp_path, workers=2) as serve:
+        pids = serve.wait_workers(2)
+        assert len(pids) == 2 and serve.process.pid not in pids  # two processes besides the master
+        status, headers, _ = http(serve.base + "/healthz")
+        assert status == 200 and headers["Server"] == "coach"
+
+        driver = SlackDriver(serve.base, SECRET, fake)
+        challenge = driver.post_json({"type": "url_verification", "challenge": "c-123", "token": "legacy"})
+        assert challenge.status == 200 and challenge.json() == {"challenge": "c-123"}
+        for _ in range(6):
+            assert driver.command(ADMIN, "help", CHANNEL).status == 200
+        fake.wait_for("response_url", count=6, where=lambda c: "Recovery Coach" in c.args.get("text", ""))
+        assert driver.post_form({"command": "/recover", "text": "help", "user_id": ADMIN},
+                                signature="v0=" + "0" * 64).status == 401
+
+        victim = sorted(pids)[0]
+        os.kill(victim, signal.SIGKILL)  # gunicorn replaces a dead worker; the port never stops answering
+        replacement = serve.wait_workers(1, exclude=pids)
+        assert replacement and victim not in replacement
+        assert driver.command(ADMIN, "help", CHANNEL).status == 200
+
+        started = time.monotonic()
+        assert serve.stop() == 0
+        assert time.monotonic() - started < 25
+    records = serve.records()
+    listening = [r for r in records if r.get("msg") == "listening"]
+    assert listening and listening[0]["port"] == serve.port and listening[0]["workers"] == 2
+    assert any(r.get("logger") == "gunicorn.error" for r in records)  # gunicorn's lines are JSON too
+    assert TOKEN not in serve.output and SECRET not in serve.output
+    assert "/root/.gunicorn" not in serve.output  # no control socket
+
+
+def test_serve_refuses_a_busy_port_at_once(fake, database_url, tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, "-c", "from bot.cli import app; app()", "serve", "--port", str(port)],
+                                env=_env(fake, database_url, tmp_path), cwd=tmp_path, capture_output=True, text=True,
+                                timeout=60)
+    assert result.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in result.stderr + result.stdout
+    assert time.monotonic() - started < 20  # not gunicorn's five retries
