@@ -69,9 +69,6 @@ class Settings(BaseSettings):
     coach_log_level: str = Field(
         "INFO", description="logs are JSON lines; customer text, tokens and secrets never appear")
 
-    # Storage
-    coach_database_url: str = Field(
-        f"sqlite:///{PROJECT_ROOT / 'var' / 'coach.sqlite'}",
     # HTTP server: `coach serve` under gunicorn (bot/slack/gunicorn_app.py)
     coach_http_workers: int = Field(
         2, ge=1, le=64, description="worker processes of `coach serve` (each its own Bolt app, model and pools); "
@@ -83,6 +80,9 @@ class Settings(BaseSettings):
         None, description="when set, GET /metrics needs `Authorization: Bearer <token>`; unset: open, so keep the "
                           "port private (the default bind is 127.0.0.1)")
 
+    # Storage
+    coach_database_url: str = Field(
+        f"sqlite:///{PROJECT_ROOT / 'var' / 'coach.sqlite'}",
         description="SQLite file, or `postgresql+psycopg://…` for workers on several machines")
     coach_text_retention_days: int = Field(
         30, ge=0, description="days redacted customer text is kept (then blanked); 0: no text stored")
