@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 from bot.engine import RecoveryEngine
 from bot.settings import Settings
-from bot.slack import actions, home, messages, recover
+from bot.slack import actions, home, messages, metrics, recover
 from bot.slack.logging import get_logger
 from bot.slack.resilience import build_web_client
 from bot.slack.roles import RoleResolver
@@ -135,9 +135,12 @@ class CoachApp:
     token_ttl: float = 30.0        # auth.test at most twice a minute per worker while the token is fine
     token_retry: float = 5.0       # and every 5 s once it is not
     probe_timeout: float = 2.0     # /readyz answers within about this, whatever hangs
+    metrics_interval: float = 1.0  # how often this worker refreshes its gauges (queue depth, model, playbook)
     _probes: dict[str, Probe] = field(default_factory=dict, init=False, repr=False)
+    _sampler: metrics.GaugeSampler | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._sampler = metrics.GaugeSampler(self.sample_metrics, self.metrics_interval).start()
         self._probes["database"] = Probe("database", lambda: _check_database(self.services.store),
                                          self.database_ttl, 0.0, self.probe_timeout)
         self._probes["slack_token"] = Probe("slack_token", lambda: _check_token(self.services.client),
@@ -159,8 +162,33 @@ class CoachApp:
         checks.update({name: probe() for name, probe in self._probes.items()})
         return Readiness(checks)
 
+    def sample_metrics(self) -> None:
+        """The gauges of this worker: inference queue depth, served model version, live playbook version."""
+        services = self.services
+        used = getattr(services.inference, "in_flight", None)
+        if isinstance(used, int):
+            metrics.set_queue_depth(used)
+        classifier = services.engine._classifier  # noqa: SLF001 (loaded or not; never load it from here)
+        if classifier is not None:
+            version = getattr(classifier, "version", None) or getattr(getattr(classifier, "config", None), "version",
+                                                                      None)
+            metrics.set_model(str(version) if version else None, services.settings.coach_backend)
+        identity = getattr(services.roles, "_identity", None)  # cached auth.test; never a Slack call from here
+        metrics.set_playbook_version(getattr(identity, "team_id", None), services.playbooks.version)
+
     def close(self) -> None:
+        if self._sampler is not None:
+            self._sampler.stop()
         self.services.inference.shutdown(wait=False)
+
+
+def request_kind(body: dict) -> str:
+    """What Slack sent, for the received-events counter: the event type, `command`, or the payload type."""
+    if body.get("type") == "event_callback":
+        return str((body.get("event") or {}).get("type") or "event")
+    if body.get("command"):
+        return "command"
+    return str(body.get("type") or "other")
 
 
 def build_app(settings: Settings, engine: RecoveryEngine, store: Store, client: WebClient | None = None,
@@ -170,6 +198,7 @@ def build_app(settings: Settings, engine: RecoveryEngine, store: Store, client: 
     if client is None:
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
         client = build_web_client(token, settings.slack_api_url)
+    metrics.instrument_client(client)  # Slack API errors by method and code, for Bolt's calls and ours
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     bolt = App(
         client=client,
@@ -189,6 +218,11 @@ def build_app(settings: Settings, engine: RecoveryEngine, store: Store, client: 
         services.now = now
     if bootstrap_playbook:
         services.playbooks.bootstrap(settings.coach_playbook.read_text(encoding="utf-8"))
+
+    @bolt.use
+    def count_request(body: dict, context: BoltContext, next: Callable[[], None]) -> None:  # noqa: A002
+        metrics.event_received(context.team_id, request_kind(body))
+        next()
 
     @bolt.use
     def hot_reload_playbook(next: Callable[[], None]) -> None:  # noqa: A002 (Bolt injects by this name)

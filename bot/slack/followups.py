@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from bot.slack import metrics
 from bot.slack.logging import get_logger
 from bot.slack.resilience import safe_call
 from bot.storage.api import DueFollowUp
@@ -20,6 +21,7 @@ def follow_up_text(item: DueFollowUp, permalink: str | None) -> str:
 def make_deliverer(services) -> Callable[[DueFollowUp], None]:
     """The scheduler's callback: raises when the DM did not go out, so the follow-up is retried later."""
     def deliver(item: DueFollowUp) -> None:
+        metrics.followup_due()
         dm = services.dm_channel(item.owner)
         if dm is None:
             raise RuntimeError("could not open a DM")
@@ -30,6 +32,7 @@ def make_deliverer(services) -> Callable[[DueFollowUp], None]:
         if sent is None:
             raise RuntimeError("follow-up DM failed")
         log.info("follow-up delivered", extra={"follow_up": item.id, "owner": item.owner, "when": item.when})
+        metrics.followup_sent()
 
     return deliver
 

@@ -83,6 +83,13 @@ def _listening(server: Any) -> None:
                                      "workers": server.num_workers, "server": "gunicorn"})
 
 
+def _child_exit(server: Any, worker: Any) -> None:
+    """child_exit (master): a worker's live gauges leave /metrics with it; its counters stay in the totals."""
+    from bot.slack import metrics
+
+    metrics.mark_process_dead(worker.pid)
+
+
 def _worker_exit(server: Any, worker: Any) -> None:
     """worker_exit (in the worker): stop its scheduler and pools, close its database pool."""
     runtime = getattr(worker.app, "runtime", None)
@@ -125,6 +132,7 @@ class CoachApplication(BaseApplication):
             "forwarded_allow_ips": "127.0.0.1",
             "when_ready": _listening,
             "worker_exit": _worker_exit,
+            "child_exit": _child_exit,
             # gunicorn >= 24 opens a control socket under ~/.gunicorn by default: one more thing to secure,
             # and two instances on one host would fight over it
             "control_socket_disable": True,
@@ -146,22 +154,29 @@ def build_worker_app(settings: Settings) -> tuple[Callable, Any]:
     from bot.slack.server import wsgi_app
 
     runtime = create_runtime(settings)
-    return wsgi_app(runtime.app.bolt, runtime.app.ready), runtime
+    token = settings.coach_metrics_token.get_secret_value() if settings.coach_metrics_token else None
+    return wsgi_app(runtime.app.bolt, runtime.app.ready, metrics_token=token), runtime
 
 
 def serve(settings: Settings, options: ServeOptions) -> None:
-    """Migrate once in the master, check the address, then run gunicorn until SIGTERM/SIGINT."""
+    """Migrate once in the master, check the address, switch metrics to multiprocess mode (before the
+    fork), then run gunicorn until SIGTERM/SIGINT."""
+    from bot.slack import metrics
     from bot.slack.logging import configure_logging
     from bot.slack.runner import open_store
 
     configure_logging(settings.coach_log_level)
     check_bind(options.host, options.port)
     open_store(settings).close()  # workers find the schema at head and do not race to create it
+    directory = metrics.enable_multiprocess()
+    log.info("metrics in multiprocess mode", extra={"dir": str(directory)})
     try:
         CoachApplication(settings, options).run()
     except HaltServer as exc:  # a worker could not boot (its error is logged above): exit, no traceback
         log.error("server stopped", extra={"reason": exc.reason, "exit_status": exc.exit_status})
         raise SystemExit(exc.exit_status or 1) from None
+    finally:
+        metrics.cleanup_multiprocess()
 
 
 def bind_error(exc: OSError) -> bool:

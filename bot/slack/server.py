@@ -8,6 +8,7 @@ dependency; the heavy work is never on these threads anyway (acks are immediate)
 """
 from __future__ import annotations
 
+import hmac
 import io
 import json
 import re
@@ -57,8 +58,25 @@ def _refusal(environ: dict) -> tuple[str, dict, str] | None:
     return None
 
 
-def wsgi_app(bolt: App, ready: Callable[[], object]) -> Callable:
-    """POST /slack/events -> Bolt (events, commands, interactivity); GET /healthz: alive; GET /readyz: ready.
+def _metrics(environ: dict, start_response: Callable, token: str | None, head: bool) -> list[bytes]:
+    """GET /metrics: Prometheus text format (every worker's under gunicorn); a bearer token when one is set."""
+    if token is not None:
+        given = environ.get("HTTP_AUTHORIZATION", "")
+        if not hmac.compare_digest(given.encode("utf-8", "replace"), f"Bearer {token}".encode()):
+            start_response("401 Unauthorized", [("Content-Type", "application/json"), ("Content-Length", "2"),
+                                                ("WWW-Authenticate", "Bearer")])
+            return [] if head else [b"{}"]
+    from bot.slack import metrics
+
+    body, content_type = metrics.exposition()
+    start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body))),
+                              ("Cache-Control", "no-store")])
+    return [] if head else [body]
+
+
+def wsgi_app(bolt: App, ready: Callable[[], object], metrics_token: str | None = None) -> Callable:
+    """POST /slack/events -> Bolt (events, commands, interactivity); GET /healthz: alive; GET /readyz: ready;
+    GET /metrics: Prometheus (with `metrics_token`, only for `Authorization: Bearer <token>`).
 
     `ready` returns a bool or a CoachApp.Readiness (truthy when ready, `as_json()` naming what is not).
     """
@@ -69,6 +87,8 @@ def wsgi_app(bolt: App, ready: Callable[[], object]) -> Callable:
         head = method == "HEAD"
         if path == "/healthz" and method in ("GET", "HEAD"):
             return _json(start_response, "200 OK", {"ok": True, "status": "alive"}, head)
+        if path == "/metrics" and method in ("GET", "HEAD"):
+            return _metrics(environ, start_response, metrics_token, head)
         if path == "/readyz" and method in ("GET", "HEAD"):
             try:
                 result = ready()

@@ -67,3 +67,38 @@ def test_serve_refuses_a_busy_port_at_once(fake, database_url, tmp_path):
                                 timeout=60)
     assert result.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in result.stderr + result.stdout
     assert time.monotonic() - started < 20  # not gunicorn's five retries
+
+
+def test_metrics_add_up_over_workers(fake, database_url, tmp_path):
+    """Multiprocess mode: any worker answers /metrics with every worker's counts, a killed one's included."""
+    from tests.slack.conftest import CUSTOMER
+    from tests.slack.test_metrics import scrape, value
+
+    env = {**_env(fake, database_url, tmp_path), "COACH_METRICS_TOKEN": "metrics-token"}
+    auth = {"Authorization": "Bearer metrics-token"}
+    with ServeProcess(env, tmp_path, workers=2) as serve:
+        pids = serve.wait_workers(2)
+        assert http(serve.base + "/metrics")[0] == 401
+        driver = SlackDriver(serve.base, SECRET, fake)
+        for i in range(6):
+            event = {"type": "message", "channel": CHANNEL, "channel_type": "channel", "user": CUSTOMER,
+                     "text": "hello", "ts": f"170000000{i}.000100", "team": fake.team_id}
+            assert driver.event(event, event_id=f"EvMp{i}").status == 200
+        for i in range(2):  # Slack's retries of events already taken
+            event = {"type": "message", "channel": CHANNEL, "channel_type": "channel", "user": CUSTOMER,
+                     "text": "hello", "ts": f"170000000{i}.000100", "team": fake.team_id}
+            assert driver.event(event, event_id=f"EvMp{i}", retry_num=1).status == 200
+        for _ in range(3):
+            assert driver.command(ADMIN, "help", CHANNEL).status == 200
+        samples = scrape(serve.base, auth)
+        assert value(samples, "coach_events_received_total", team="TOURS", kind="message") == 8
+        assert value(samples, "coach_events_received_total", team="TOURS", kind="command") == 3
+        assert value(samples, "coach_events_deduplicated_total", team="TOURS") == 2
+        assert ("coach_inference_queue_depth", ()) in samples
+
+        os.kill(sorted(pids)[0], signal.SIGKILL)
+        serve.wait_workers(1, exclude=pids)
+        again = scrape(serve.base, auth)  # counters of the dead worker stay in the totals
+        assert value(again, "coach_events_received_total", team="TOURS", kind="message") == 8
+        assert serve.stop() == 0
+    assert "metrics-token" not in serve.output
