@@ -44,6 +44,7 @@ class CompensationSuggestion(BaseModel):
     currency: str
     authority: Role
     needs_approval: bool
+    customer_text: str | None = Field(None, description="what to tell the customer, in the plan's language")
 
 
 class FollowUpItem(BaseModel):

@@ -35,7 +35,9 @@ def _value_at_stake(playbook: Playbook, customer: CustomerProfile) -> ValueAtSta
     )
 
 
-def _suggestion(option: CompensationOption, agent_role: Role) -> CompensationSuggestion:
+def _suggestion(option: CompensationOption, agent_role: Role, language: str = "en",
+                company: str = "") -> CompensationSuggestion:
+    said = option.customer_text.get(language) if option.customer_text is not None else None
     return CompensationSuggestion(
         id=option.id,
         offer=option.offer,
@@ -43,11 +45,13 @@ def _suggestion(option: CompensationOption, agent_role: Role) -> CompensationSug
         currency=option.currency,
         authority=option.authority,
         needs_approval=ROLES.index(option.authority) > ROLES.index(agent_role),
+        customer_text=said.format(company=company, issue="", days="") if said else None,
     )
 
 
 def choose_compensation(
-    options: list[CompensationOption], severity: str, cap: float, agent_role: Role
+    options: list[CompensationOption], severity: str, cap: float, agent_role: Role, language: str = "en",
+    company: str = "",
 ) -> tuple[CompensationSuggestion | None, CompensationSuggestion | None]:
     """Best option the agent may give now, and the better one that needs someone above them."""
     eligible = [o for o in options if SEVERITY_RANK[o.min_severity] <= SEVERITY_RANK[severity] and o.value <= cap]
@@ -60,10 +64,10 @@ def choose_compensation(
     # the cheapest sufficient step up: the lowest role, then the highest value that role can give
     best_above = min(better_above, key=lambda o: (ROLES.index(o.authority), -o.value), default=None)
     if best_mine is None and best_above is not None:
-        return _suggestion(best_above, agent_role), None
+        return _suggestion(best_above, agent_role, language, company), None
     return (
-        _suggestion(best_mine, agent_role) if best_mine else None,
-        _suggestion(best_above, agent_role) if best_above else None,
+        _suggestion(best_mine, agent_role, language, company) if best_mine else None,
+        _suggestion(best_above, agent_role, language, company) if best_above else None,
     )
 
 
@@ -142,7 +146,7 @@ def plan_recovery(
     if not nothing_to_fix and not complaint.unsure:
         cap = stake.lifetime_margin * playbook.customer_value.max_offer_share
         compensation, above = choose_compensation(
-            playbook.compensation.get(effective_complaint, []), severity.level, cap, agent_role
+            playbook.compensation.get(effective_complaint, []), severity.level, cap, agent_role, lang, playbook.company
         )
         if compensation is not None:
             verb = "needs approval from a " + compensation.authority if compensation.needs_approval else "is yours to give now"

@@ -22,7 +22,14 @@ from pydantic import (
 )
 
 from bot.labels import COMPLAINTS, SEVERITIES, TONES, Complaint, Language, Role, Severity, Tone
-from bot.playbook.text import ALLOWED_PLACEHOLDERS, first_banned, normalise_phrase, placeholder_problems
+from bot.playbook.text import (
+    ALLOWED_PLACEHOLDERS,
+    Qualifier,
+    first_banned,
+    first_qualifier,
+    normalise_phrase,
+    placeholder_problems,
+)
 
 DetailKind = Literal[
     "order_id", "amount", "date", "email", "phone", "tracking_number", "device", "photo", "address", "product"
@@ -66,7 +73,8 @@ class LocalizedText(RootModel[dict[Language, Template]]):
 
 
 class ApologyText(LocalizedText):
-    """An apology must not qualify itself or shift blame: checked against the playbook's banned phrases."""
+    """An apology must not qualify itself or shift blame: checked against the playbook's banned phrases, and
+    against the shape anywhere in the text ("…{issue}, but that was the courier's fault", bot/playbook/text.py)."""
 
     @model_validator(mode="after")
     def _no_banned_phrases(self, info: ValidationInfo) -> "ApologyText":
@@ -76,7 +84,20 @@ class ApologyText(LocalizedText):
             hit = first_banned(text, [p for p in phrases if isinstance(p, str)]) if isinstance(phrases, list) else None
             if hit is not None:
                 raise ValueError(f"[{lang}] apology contains banned phrase {hit!r}")
+            fault = first_qualifier(text, [lang])
+            if fault is not None:
+                raise ValueError(f"[{lang}] {_fault_words(fault)}: {fault.phrase!r}")
         return self
+
+
+def _fault_words(fault: Qualifier) -> str:
+    what = {"blame": "blames someone", "policy": "gives policy or terms as the reason",
+            "refusal": "says nothing can be done"}[fault.reason]
+    return f"qualifies the apology and {what}" if fault.contrast else what
+
+
+class CustomerText(ApologyText):
+    """Words the agent sends to the customer: in every language, and held to the apology's banned phrases."""
 
 
 class Question(Strict):
@@ -91,6 +112,8 @@ class CompensationOption(Strict):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     authority: Role
     min_severity: Severity = "low"
+    customer_text: CustomerText | None = Field(
+        None, description="what the agent tells the customer, per language; `offer` is the agent's own summary")
 
 
 class FollowUpStep(Strict):
@@ -215,6 +238,23 @@ class Playbook(Strict):
         missing = [c for c in COMPLAINTS if c not in value]
         if missing:
             raise ValueError(f"missing complaint type(s): {', '.join(missing)}")
+        return value
+
+    @field_validator("issue_phrases")
+    @classmethod
+    def _issue_phrases_keep_apologies_clean(cls, value: dict[str, LocalizedText],
+                                            info: ValidationInfo) -> dict[str, LocalizedText]:
+        """An issue phrase lands inside every apology: "the delay, although the courier made the mistake" must not."""
+        apologies: dict[str, ApologyText] = info.data.get("apologies") or {}
+        company = info.data.get("company") or ""
+        for complaint, phrase in value.items():
+            for lang, issue in phrase.root.items():
+                for tone, apology in apologies.items():
+                    template = apology.root.get(lang)
+                    rendered = (template or "{issue}").replace("{issue}", issue).replace("{company}", company)
+                    fault = first_qualifier(rendered, [lang])
+                    if fault is not None:
+                        raise ValueError(f"{complaint}.{lang} in the {tone} apology: {_fault_words(fault)}: {fault.phrase!r}")
         return value
 
     @field_validator("compensation")

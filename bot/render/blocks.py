@@ -93,7 +93,8 @@ def coaching_card(plan: RecoveryPlan, ctx: CardContext, full: bool = False) -> l
     if plan.question:
         blocks.append(_section(f"*Ask*\n{plan.question}"))
     if plan.compensation:
-        blocks.append(_section(f"*Offer*\n{_offer_line(plan.compensation)}"))
+        said = f"\n_Tell the customer:_ {plan.compensation.customer_text}" if plan.compensation.customer_text else ""
+        blocks.append(_section(f"*Offer*\n{_offer_line(plan.compensation)}{said}"))
     if plan.compensation_above:
         c = plan.compensation_above
         blocks.append(_section(f"*Above you*\n{c.offer} ({_money(c.value, c.currency)}, a {c.authority} can approve)"))

@@ -37,6 +37,8 @@ def render_card(plan: RecoveryPlan) -> Panel:
         c = plan.compensation
         tag = f"needs {c.authority} approval" if c.needs_approval else "you may give this now"
         body.add_row("Offer", f"{c.offer} ({c.value:g} {c.currency}, {tag})")
+        if c.customer_text:
+            body.add_row("Say", c.customer_text)
     if plan.compensation_above:
         c = plan.compensation_above
         body.add_row("Above you", f"{c.offer} ({c.value:g} {c.currency}, a {c.authority} can approve)")

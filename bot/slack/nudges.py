@@ -1,8 +1,10 @@
 """Check an agent's reply in a customer thread against the method, and nudge them privately.
 
-Three faults, in four languages: a qualified apology ("sorry, but…", "sorry if you feel…"), "policy"
-given as the reason, and blame on another department or the customer. The playbook's own
-`banned_phrases` for each language are checked too, so an admin can add phrases without a release.
+Four faults, in four languages: a qualified apology ("sorry, but…", "sorry if you feel…", and a "but",
+"however" or "although" anywhere that leads to blame, policy or a refusal), "policy" or "terms" given as the
+reason, blame on another department or the customer, and a refusal ("there is nothing I can do"). The
+playbook's own `banned_phrases` for each language are checked too, so an admin can add phrases without a
+release; the shapes shared with the playbook validator live in bot/playbook/text.py (`find_qualifiers`).
 The nudge is an ephemeral message to that agent only, in the language they wrote in.
 """
 from __future__ import annotations
@@ -12,12 +14,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.playbook import Playbook
-from bot.playbook.text import normalise_phrase
+from bot.playbook.text import find_qualifiers, normalise_phrase
 from bot.slack.logging import fingerprint, get_logger
 from bot.slack.resilience import safe_call
 
 log = get_logger("slack.nudges")
-Reason = Literal["qualified", "policy", "blame"]
+Reason = Literal["qualified", "policy", "blame", "refusal"]
 
 PATTERNS: dict[str, dict[Reason, re.Pattern[str]]] = {
     "en": {
@@ -49,21 +51,25 @@ NUDGES: dict[str, dict[Reason, str]] = {
         "qualified": "Coach: “{phrase}” qualifies the apology. Apologise fully (no “but”, no “if you feel”) and say what you will do.",
         "policy": "Coach: “{phrase}” gives policy as the reason. Tell the customer what you *can* do for them instead.",
         "blame": "Coach: “{phrase}” puts the blame on someone else. Own it for the company: “I'm sorry, I'll sort this out.”",
+        "refusal": "Coach: “{phrase}” tells the customer no. Say what you *can* do now, or ask a lead: you are allowed to escalate.",
     },
     "ru": {
         "qualified": "Коуч: «{phrase}» делает извинение условным. Извинитесь полностью (без «но» и «если вам показалось») и скажите, что вы сделаете.",
         "policy": "Коуч: «{phrase}» ссылается на правила. Лучше скажите клиенту, что вы *можете* для него сделать.",
         "blame": "Коуч: «{phrase}» перекладывает вину. Возьмите ответственность на себя: «Простите, я всё исправлю».",
+        "refusal": "Коуч: «{phrase}» — это отказ. Скажите, что вы *можете* сделать сейчас, или подключите руководителя: эскалировать можно.",
     },
     "zh": {
         "qualified": "教练提示：“{phrase}”让道歉打了折扣。请完整地道歉（不要说“但是”或“如果您觉得”），并说明您将怎么做。",
         "policy": "教练提示：“{phrase}”把规定当作理由。请告诉客户您*能*为他做什么。",
         "blame": "教练提示：“{phrase}”把责任推给了别人。请代表公司承担责任：“很抱歉，我来处理好这件事。”",
+        "refusal": "教练提示：“{phrase}”等于拒绝客户。请说明您现在*能*做什么，或请主管协助：您可以升级处理。",
     },
     "et": {
         "qualified": "Treener: „{phrase}“ muudab vabanduse tingimuslikuks. Vabandage täielikult (ilma „aga“ ja „kui teile tundub“) ja öelge, mida te teete.",
         "policy": "Treener: „{phrase}“ toob põhjuseks reeglid. Öelge kliendile pigem, mida te *saate* tema heaks teha.",
         "blame": "Treener: „{phrase}“ veeretab süü teistele. Võtke vastutus: „Vabandan, ma lahendan selle.“",
+        "refusal": "Treener: „{phrase}“ ütleb kliendile ei. Öelge, mida te *saate* kohe teha, või kaasake juht: eskaleerida tohib.",
     },
 }
 
@@ -79,7 +85,8 @@ def _reason_of(phrase: str, language: str) -> Reason:
     for reason in ("policy", "blame", "qualified"):
         if PATTERNS[language][reason].search(phrase):  # type: ignore[index]
             return reason  # type: ignore[return-value]
-    return "qualified"
+    shaped = find_qualifiers(phrase, [language])
+    return shaped[0].reason if shaped and not shaped[0].contrast else "qualified"
 
 
 def find_faults(text: str, playbook: Playbook) -> list[Finding]:
@@ -103,6 +110,11 @@ def find_faults(text: str, playbook: Playbook) -> list[Finding]:
             match = pattern.search(readable)
             if match and reason not in found:
                 found[reason] = Finding(language, reason, match.group(0).strip())
+    for shape in find_qualifiers(text):  # anywhere: "I understand, but there is nothing I can do"
+        if shape.contrast and "qualified" not in found:
+            found["qualified"] = Finding(shape.language, "qualified", shape.phrase)
+        if shape.reason not in found:
+            found[shape.reason] = Finding(shape.language, shape.reason, shape.target)
     return list(found.values())
 
 
