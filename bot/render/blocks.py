@@ -155,20 +155,23 @@ def _options(labels: tuple[str, ...]) -> list[Block]:
 
 
 def correction_modal(ctx: CardContext, tone: str, complaint: str) -> Block:
-    def select(block_id: str, label: str, labels: tuple[str, ...], current: str) -> Block:
-        element: Block = {"type": "static_select", "action_id": "value", "options": _options(labels)}
-        if current in labels:
-            element["initial_option"] = _options((current,))[0]
-        return {"type": "input", "block_id": block_id, "label": {"type": "plain_text", "text": label}, "element": element}
+    """The *Wrong tone/type* form. Both heads start empty and are optional: only what the agent picks is a
+    correction, so an untouched guess is never fed back to training as if a person had confirmed it."""
+    def select(block_id: str, label: str, labels: tuple[str, ...]) -> Block:
+        return {"type": "input", "block_id": block_id, "optional": True, "label": {"type": "plain_text", "text": label},
+                "element": {"type": "static_select", "action_id": "value", "options": _options(labels),
+                            "placeholder": {"type": "plain_text", "text": "unchanged"}}}
 
+    said = f"tone *{tone.replace('_', ' ')}*, complaint *{complaint.replace('_', ' ')}*" if tone and complaint else "—"
     return {
-        "type": "modal", "callback_id": CORRECTION_VIEW, "private_metadata": ctx.value(),
+        "type": "modal", "callback_id": CORRECTION_VIEW, "private_metadata": ctx.value(tone=tone, complaint=complaint),
         "title": {"type": "plain_text", "text": "Correct the coach"},
         "submit": {"type": "plain_text", "text": "Save"},
         "blocks": [
-            _section("What should the coach have seen? Your correction is kept for retraining."),
-            select("tone", "Tone", TONES, tone),
-            select("complaint", "Complaint type", COMPLAINTS, complaint),
+            _section(f"The coach read {said}. Pick only what it got wrong and leave the rest empty; "
+                     "your correction is kept for retraining."),
+            select("tone", "Tone", TONES),
+            select("complaint", "Complaint type", COMPLAINTS),
         ],
     }
 

@@ -138,12 +138,28 @@ def _selected(values: dict[str, Any], block: str) -> str | None:
 
 
 def save_correction(services, ack: Ack, body: dict, view: dict) -> None:
+    """Store only the heads the agent changed (a pick equal to the model's label is no correction), then confirm.
+
+    The form starts empty, so an untouched head is None here and never reaches `coach train --with-feedback`.
+    """
     ack()
-    ctx, _ = ui.parse_value(view["private_metadata"])
+    ctx, model = ui.parse_value(view["private_metadata"])
     values = view["state"]["values"]
-    tone, complaint = _selected(values, "tone"), _selected(values, "complaint")
-    services.store.record_correction(ctx.incident_id, ctx.message_ts, tone, complaint, by_user=body["user"]["id"])
-    log.info("correction stored", extra={"incident": ctx.incident_id, "tone": tone, "complaint": complaint})
+    picked = {"tone": _selected(values, "tone"), "complaint": _selected(values, "complaint")}
+    changed = {head: label for head, label in picked.items() if label and label != model.get(head)}
+    user = body["user"]["id"]
+    if changed:
+        services.store.record_correction(ctx.incident_id, ctx.message_ts, changed.get("tone"), changed.get("complaint"),
+                                         by_user=user)
+        said = ", ".join(f"{head} {str(model.get(head) or '?').replace('_', ' ')} → {label.replace('_', ' ')}"
+                         for head, label in changed.items())
+        text = f":white_check_mark: Thanks, correction saved ({said}). It counts in stats and in the next retraining."
+    else:
+        text = "Nothing changed, so nothing was stored: pick the tone or type the coach got wrong."
+    safe_call("chat.postEphemeral", services.client.chat_postEphemeral, channel=ctx.channel, user=user,
+              thread_ts=ctx.thread_ts, text=text)
+    log.info("correction stored" if changed else "correction form saved unchanged",
+             extra={"incident": ctx.incident_id, "heads": sorted(changed)})
 
 
 def resolve(services, ack: Ack, body: dict, action: dict, respond: Respond) -> None:

@@ -57,3 +57,63 @@ def test_an_agents_however_our_terms_is_nudged(bot):
                        thread_ts=message["ts"])
     nudge = bot.fake.wait_for("chat.postEphemeral", user=AGENT, where=lambda c: "Coach:" in (c.args.get("text") or ""))[0]
     assert "however our terms" in nudge.args["text"] and "policy" in nudge.args["text"]
+
+
+# ---------------------------------------------------------------------------- item 6: honest feedback
+def _correction_rows(store) -> list[tuple[str | None, str | None]]:
+    from sqlalchemy import select
+
+    from bot.storage.tables import Correction
+
+    with store.read_session() as s:
+        return [(c.tone, c.complaint) for c in s.scalars(select(Correction).order_by(Correction.id)).all()]
+
+
+def _open_form(bot):
+    bot.driver.message(CUSTOMER, "I was charged twice for order 12345", CHANNEL)  # angry / billing
+    card = card_for(bot.fake, AGENT)
+    bot.driver.click(AGENT, buttons(card.args)["coach_wrong_label"], CHANNEL)
+    view = bot.fake.wait_for("views.open")[-1].args["view"]
+    return json.loads(view) if isinstance(view, str) else view
+
+
+def _pick(tone: str | None = None, complaint: str | None = None) -> dict:
+    def state(label):
+        return {"value": {"type": "static_select", "selected_option": {"value": label} if label else None}}
+    return {"tone": state(tone), "complaint": state(complaint)}
+
+
+def test_the_correction_form_starts_empty_per_head(bot):
+    view = _open_form(bot)
+    inputs = [b for b in view["blocks"] if b["type"] == "input"]
+    assert [b["block_id"] for b in inputs] == ["tone", "complaint"]
+    assert all(b.get("optional") and "initial_option" not in b["element"] for b in inputs)
+    assert "tone *angry*, complaint *billing*" in view["blocks"][0]["text"]["text"]  # what the coach read
+
+
+def test_a_corrected_tone_only_stores_the_tone(bot):
+    view = _open_form(bot)
+    assert bot.driver.submit_view(AGENT, view, _pick(tone="frustrated")).status == 200
+    confirmed = bot.fake.wait_for("chat.postEphemeral", user=AGENT,
+                                  where=lambda c: "correction saved" in (c.args.get("text") or ""))[0]
+    assert "tone angry → frustrated" in confirmed.args["text"] and "complaint" not in confirmed.args["text"]
+    assert _wait(lambda: _correction_rows(bot.services.store)) == [("frustrated", None)]
+    [row] = bot.services.store.corrections_for_training()
+    assert row["tone"] == "frustrated" and row["complaint"] is None  # the model's 'billing' is not fed back
+
+
+def test_picking_the_models_own_label_is_no_correction(bot):
+    view = _open_form(bot)
+    bot.driver.submit_view(AGENT, view, _pick(tone="angry", complaint="refund"))
+    bot.fake.wait_for("chat.postEphemeral", user=AGENT, where=lambda c: "correction saved" in (c.args.get("text") or ""))
+    assert _wait(lambda: _correction_rows(bot.services.store)) == [(None, "refund")]
+
+
+def test_an_unchanged_form_stores_nothing_and_says_so(bot):
+    view = _open_form(bot)
+    bot.driver.submit_view(AGENT, view, _pick(tone="angry"))  # the model's own guess, resubmitted
+    told = bot.fake.wait_for("chat.postEphemeral", user=AGENT,
+                             where=lambda c: "Nothing changed" in (c.args.get("text") or ""))[0]
+    assert told.args["user"] == AGENT
+    assert _correction_rows(bot.services.store) == []
+    assert bot.services.store.corrections_for_training() == []
