@@ -4,25 +4,13 @@ from __future__ import annotations
 import threading
 from functools import cached_property
 
-from bot.classify.classifier import BaseClassifier
+from bot.classify.backends import load_classifier
+from bot.classify.base import BaseClassifier
 from bot.coach.models import Classification, CustomerProfile, RecoveryPlan, ThreadMessage
 from bot.coach.planner import plan_recovery
 from bot.labels import Role
 from bot.playbook import Playbook, load_playbook
 from bot.settings import Settings
-
-
-def load_classifier(settings: Settings) -> BaseClassifier:
-    """The configured backend; the ONNX ones never import torch (unless the graph must first be exported)."""
-    common = dict(unsure_threshold=settings.coach_unsure_threshold, threads=settings.coach_inference_threads,
-                  abusive_threshold=settings.coach_abusive_threshold)
-    if settings.coach_backend == "torch":
-        from bot.classify.classifier import Classifier
-
-        return Classifier.load(settings.coach_model_dir, **common)
-    from bot.classify.onnx_backend import OnnxClassifier
-
-    return OnnxClassifier.load(settings.coach_model_dir, quantized=settings.coach_backend == "onnx-int8", **common)
 
 
 class RecoveryEngine:

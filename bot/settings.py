@@ -30,8 +30,11 @@ class Settings(BaseSettings):
     coach_cache_dir: Path = Field(
         Path.home() / ".cache" / "recovery-coach",
         description="derived files: the converted base encoder, ONNX graphs, embedding caches")
-    coach_unsure_threshold: float = Field(0.45, ge=0.0, le=1.0)
-    coach_abusive_threshold: float = Field(0.7, ge=0.0, le=1.0)
+    coach_unsure_threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="below this confidence a label is 'unsure'; unset: the served version's")
+    coach_abusive_threshold: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="confidence 'abusive' needs before the boundary card; unset: the version's, picked on the OOD suite")
     coach_inference_threads: int = Field(2, ge=1, description="threads per model call (onnxruntime or torch)")
     coach_backend: Backend = Field(
         "onnx-int8", description="serving path: onnxruntime (no torch import) or the torch reference"

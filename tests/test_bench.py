@@ -50,13 +50,14 @@ def test_cli_refuses_an_unknown_backend_before_running_anything(monkeypatch):
 
 @pytest.mark.slow
 def test_a_real_worker_reports_raw_latencies_without_torch():
-    from bot.classify.config import read_config, resolve_model_dir
-    from bot.classify.onnx_backend import DEFAULT_ONNX_DIR, export_encoder, onnx_path
+    from bot.classify.onnx_backend import export_onnx, onnx_path
+    from bot.classify.version import read_config, resolve_model_dir
     from bot.settings import Settings
 
-    layers = read_config(resolve_model_dir(Settings(_env_file=None).coach_model_dir)).encoder_layers
-    if not onnx_path(DEFAULT_ONNX_DIR, True, layers).is_file():
-        export_encoder(DEFAULT_ONNX_DIR, True, layers)  # what `coach bench` does before measuring
+    settings = Settings(_env_file=None)
+    served = resolve_model_dir(settings.coach_model_dir, settings.coach_model_store)
+    if not onnx_path(settings.coach_cache_dir, served, read_config(served), True).is_file():
+        export_onnx(served, settings.coach_cache_dir, True)  # what `coach bench` does before measuring
     run = bench.run_once("onnx-int8", n_single=5, n_batched=16)
     assert len(run["latencies_ms"]) == 5 and all(x > 0 for x in run["latencies_ms"])
     assert run["throughput_msgs_s"] > 0 and run["cold_start_s"] > 0 and run["peak_rss_mb"] > 0

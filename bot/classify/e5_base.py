@@ -42,7 +42,7 @@ QUERY_PREFIX = "query: "
 WEIGHTS_NAME = "e5-small-q4.bin"
 CONVERTED_FILES = ("config.json", "model.safetensors", "tokenizer.json")
 # bump when the conversion's output changes, so caches converted by older code are redone
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2  # 2: no per-character split of unknown characters (its regex took ~1 min to load)
 
 _MAGIC = b"E5S1"
 _QK = 32                 # q4_0 block: fp16 scale + 16 bytes of nibbles = 18 bytes for 32 weights
@@ -347,14 +347,6 @@ def _char_ranges(codepoints: list[int]) -> str:
     return "".join(parts)
 
 
-def _unknown_chars(pieces: list[str]) -> "tokenizers.Regex":
-    """Any character that occurs in no vocabulary piece: e5.c can only spell it as <unk>."""
-    from tokenizers import Regex
-
-    known = sorted({ord(ch) for piece in pieces for ch in piece})
-    return Regex(f"[^{_char_ranges(known)}]")
-
-
 def _build_tokenizer(model: _E5File) -> "tokenizers.Tokenizer":
     """Unigram over the file's pieces and scores; e5.c's Viterbi, unk score (min - 10), metaspace
     prefix and <s> ... </s> framing. Every piece id is its embedding row, as in e5.c."""
@@ -365,12 +357,10 @@ def _build_tokenizer(model: _E5File) -> "tokenizers.Tokenizer":
     vocab = list(zip(model.pieces, model.scores.astype(float).tolist()))
     tokenizer = Tokenizer(Unigram(vocab, unk_id=unk, byte_fallback=False))
     tokenizer.normalizer = _normalizer(model.norm_map)
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Metaspace(replacement=_METASPACE, prepend_scheme="always", split=True),
-        # e5.c scores every unknown character as its own <unk>; tokenizers' Unigram would fuse a
-        # run of them into one, so each character no piece contains is made a pre-token of its own
-        pre_tokenizers.Split(_unknown_chars(model.pieces), behavior="isolated"),
-    ])
+    # e5.c scores every unknown character as its own <unk>; tokenizers' Unigram fuses a run of them
+    # into one. Splitting them off took a regex class of every known character, whose compilation made
+    # loading the tokenizer take 20-100 s; a run of characters no piece contains is rare enough to differ.
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement=_METASPACE, prepend_scheme="always", split=True)
     tokenizer.decoder = decoders.Metaspace(replacement=_METASPACE, prepend_scheme="always", split=True)
     special_ids = sorted(set(model.special.values()) | {i for i, p in enumerate(model.pieces) if p == "<mask>"})
     tokenizer.add_special_tokens([AddedToken(model.pieces[i], special=True, normalized=False) for i in special_ids])
@@ -448,15 +438,16 @@ def ensure_converted(cache_dir: Path, source: Path | None = None) -> Path:
 
 # ----------------------------------------------------------------------------- loading
 
-def load_tokenizer(directory: Path, max_length: int = 128) -> "tokenizers.Tokenizer":
-    """The converted tokenizer, truncating to `max_length` tokens including <s> and </s>."""
+def load_tokenizer(directory: Path, max_length: int = 128, name: str = "tokenizer.json") -> "tokenizers.Tokenizer":
+    """The converted tokenizer (or another `name` in `directory`, e.g. a pruned one), truncating to
+    `max_length` tokens including <s> and </s>."""
     from tokenizers import Tokenizer
 
     if max_length < 3:
         raise ValueError(f"max_length must be at least 3 (<s>, one token, </s>), got {max_length}")
-    path = Path(directory) / "tokenizer.json"
+    path = Path(directory) / name
     if not path.is_file():
-        raise BaseModelError(f"no tokenizer.json in {directory}; run ensure_converted first")
+        raise BaseModelError(f"no {name} in {directory}; run ensure_converted first")
     tokenizer = Tokenizer.from_file(str(path))
     tokenizer.enable_truncation(max_length=max_length)
     tokenizer.no_padding()

@@ -10,7 +10,6 @@ app = typer.Typer(help="Recovery Coach: service-recovery coaching for support ag
                   pretty_exceptions_enable=False)
 DEFAULT_CORPUS = PROJECT_ROOT / "data" / "corpus.jsonl.gz"
 DEFAULT_MODELS = PROJECT_ROOT / "models"
-CACHE_DIR = PROJECT_ROOT / ".cache" / "embeddings"
 err = Console(stderr=True, soft_wrap=True)  # one problem per line, never wrapped
 
 

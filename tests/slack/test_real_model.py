@@ -8,10 +8,11 @@ from tests.slack.conftest import AGENTS, CHANNEL, CUSTOMER, card_for
 
 
 def _model_available() -> bool:
-    from bot.classify.model import resolve_model_dir
+    from bot.classify.version import read_config, resolve_model_dir
 
     try:
-        resolve_model_dir(Settings(_env_file=None).coach_model_dir)
+        settings = Settings(_env_file=None)
+        read_config(resolve_model_dir(settings.coach_model_dir, settings.coach_model_store))
         return True
     except Exception:
         return False

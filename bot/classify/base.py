@@ -1,0 +1,70 @@
+"""Probabilities -> the decisions the planner needs; shared by every backend, imports none of them."""
+from __future__ import annotations
+
+import numpy as np
+
+from bot.classify.datasets import POLARITY_OF_TONE
+from bot.classify.evaluate import Thresholds, decide
+from bot.classify.language import LanguageDetector
+from bot.classify.version import ModelConfig
+from bot.coach.models import Classification
+
+Probabilities = dict[str, np.ndarray]
+
+
+def calibrated_probs(logits: dict[str, np.ndarray], config: ModelConfig) -> Probabilities:
+    """Softmax with each head's temperature, then tone sharpened toward the polarity head's verdict."""
+    probs = {}
+    for head, values in logits.items():
+        z = values.astype(np.float64) / config.temperatures.get(head, 1.0)
+        z -= z.max(1, keepdims=True)
+        e = np.exp(z)
+        probs[head] = (e / e.sum(1, keepdims=True)).astype(np.float32)
+    if config.polarity_weight and "polarity" in probs:
+        polarity = config.heads["polarity"]
+        index = [polarity.index(POLARITY_OF_TONE[t]) for t in config.heads["tone"]]
+        tone = probs["tone"] * probs["polarity"][:, index] ** config.polarity_weight
+        probs["tone"] = tone / tone.sum(1, keepdims=True)
+    return probs
+
+
+class BaseClassifier:
+    """Text in, calibrated tone and complaint out: the one entry point the planner needs.
+
+    Args:
+        config: the served version's configuration (labels, temperatures, thresholds picked on the OOD suite).
+        unsure_threshold / abusive_threshold: override the version's thresholds (settings); None keeps them.
+    """
+
+    def __init__(self, config: ModelConfig, unsure_threshold: float | None = None,
+                 abusive_threshold: float | None = None, detector: LanguageDetector | None = None):
+        self.config = config
+        unsure = config.unsure_threshold if unsure_threshold is None else unsure_threshold
+        abusive = config.abusive_threshold if abusive_threshold is None else abusive_threshold
+        # calling a customer abusive by mistake (boundary speech instead of an apology) costs far more
+        # than missing it, so 'abusive' needs more confidence than any other label
+        self.thresholds = Thresholds(unsure=unsure, abusive=max(abusive, unsure))
+        self.detector = detector or LanguageDetector()
+
+    @property
+    def version(self) -> str:
+        return self.config.version
+
+    def logits(self, texts: list[str]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def probabilities(self, texts: list[str]) -> Probabilities:
+        """Calibrated probabilities per head ('tone', 'complaint', 'polarity'), one row per text."""
+        if not texts:
+            return {h: np.zeros((0, len(labels)), np.float32) for h, labels in self.config.heads.items()}
+        return calibrated_probs(self.logits(texts), self.config)
+
+    def classify_many(self, texts: list[str]) -> list[Classification]:
+        """Args: texts. Returns: one Classification per text (label, confidence, unsure; language)."""
+        if not texts:
+            return []
+        decisions = decide(self.probabilities(texts), self.thresholds)
+        return [d.model_copy(update={"language": self.detector.detect(t)}) for d, t in zip(decisions, texts)]
+
+    def classify(self, text: str) -> Classification:
+        return self.classify_many([text])[0]

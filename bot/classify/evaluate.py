@@ -1,0 +1,237 @@
+"""Judge a model out of distribution first: whole held-out sources, then in-source slices, our own lines last.
+
+Every figure is computed from the same decisions the product makes (`bot.coach.planner.card_path` and the
+classifier's thresholds), so "positive message that gets an apology" means exactly that, not a proxy.
+Groups:
+- `ood:<source>`: public sources never trained on (datasets.OOD_SOURCES);
+- `slice:<source>`: the held-out slice of a trained public source (real text, seen wording);
+- `chat:<lang>`: our hand-written support-chat validation lines.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.classify.datasets import NOT_ABUSIVE, POLARITY_OF_TONE, Example
+from bot.classify.metrics import expected_calibration_error, head_metrics
+from bot.coach.models import Classification, Prediction
+from bot.coach.planner import card_path
+from bot.labels import COMPLAINTS, TONES
+
+Probabilities = dict[str, np.ndarray]
+GOALS = {"false_abusive_rate": 0.01, "positive_apologised_rate": 0.05, "complaint_missed_rate": 0.10}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    unsure: float = 0.45
+    abusive: float = 0.7
+
+
+def decide(probs: Probabilities, thresholds: Thresholds) -> list[Classification]:
+    """The classifier's decisions (label, confidence, unsure) for each row, language left to the caller."""
+    out = []
+    for row in range(len(probs["tone"])):
+        preds = {}
+        for head, labels in (("tone", TONES), ("complaint", COMPLAINTS)):
+            index = int(probs[head][row].argmax())
+            value, label = float(probs[head][row][index]), labels[index]
+            needed = max(thresholds.abusive, thresholds.unsure) if label == "abusive" else thresholds.unsure
+            preds[head] = Prediction(label=label, confidence=round(value, 4), unsure=value < needed)
+        out.append(Classification(language="en", **preds))
+    return out
+
+
+def group_of(example: Example) -> str | None:
+    if example.split == "ood":
+        return f"ood:{example.source}"
+    if example.split != "val":
+        return None
+    if example.source == "handwritten":
+        return f"chat:{example.lang}"
+    return f"slice:{example.source.split(':')[0]}"
+
+
+def _binary_f1(gold: np.ndarray, pred: np.ndarray) -> float:
+    tp = float((gold & pred).sum())
+    fp, fn = float((~gold & pred).sum()), float((gold & ~pred).sum())
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def _macro_f1(gold: list[str], pred: list[str]) -> float:
+    classes = sorted(set(gold))
+    g, p = np.array(gold), np.array(pred)
+    return float(np.mean([_binary_f1(g == c, p == c) for c in classes])) if classes else 0.0
+
+
+def score_group(rows: Sequence[Example], probs: Probabilities, decisions: list[Classification]) -> dict:
+    """Every metric the group's labels allow; `n_*` says on how many rows each was computed."""
+    out: dict[str, float | int] = {"n": len(rows)}
+    tone_idx = [i for i, e in enumerate(rows) if e.tone in TONES and e.tone_w >= 1.0]
+    if tone_idx:
+        gold = [TONES.index(rows[i].tone) for i in tone_idx]  # type: ignore[arg-type]
+        metrics = head_metrics(list(TONES), gold, probs["tone"][tone_idx])
+        out |= {"tone_macro_f1": metrics["macro_f1"], "tone_ece": metrics["ece"], "n_tone": len(tone_idx)}
+    pol_idx = [i for i, e in enumerate(rows) if e.polarity and e.polarity_w >= 1.0]
+    if pol_idx:
+        gold_p = [rows[i].polarity for i in pol_idx]
+        pred_p = [POLARITY_OF_TONE[decisions[i].tone.label] for i in pol_idx]
+        out |= {"polarity_macro_f1": _macro_f1(gold_p, pred_p),  # type: ignore[arg-type]
+                "polarity_accuracy": float(np.mean([g == p for g, p in zip(gold_p, pred_p)])), "n_polarity": len(pol_idx)}
+    comp_idx = [i for i, e in enumerate(rows) if e.complaint in COMPLAINTS and e.complaint_w >= 1.0]
+    if comp_idx:
+        gold = [COMPLAINTS.index(rows[i].complaint) for i in comp_idx]  # type: ignore[arg-type]
+        metrics = head_metrics(list(COMPLAINTS), gold, probs["complaint"][comp_idx])
+        is_gold = np.array([rows[i].complaint != "none" for i in comp_idx])
+        is_pred = np.array([decisions[i].complaint.label != "none" for i in comp_idx])
+        out |= {"complaint_macro_f1": metrics["macro_f1"], "complaint_ece": metrics["ece"],
+                "is_complaint_f1": _binary_f1(is_gold, is_pred) if is_gold.any() else float("nan"),
+                "n_complaint": len(comp_idx)}
+    abuse_idx = [i for i, e in enumerate(rows) if e.tone in TONES or e.tone == NOT_ABUSIVE]
+    if abuse_idx and any(rows[i].tone == "abusive" for i in abuse_idx):
+        gold_a = np.array([rows[i].tone == "abusive" for i in abuse_idx])
+        pred_a = np.array([card_path(decisions[i]) == "abusive" for i in abuse_idx])
+        out |= {"abusive_f1": _binary_f1(gold_a, pred_a), "n_abusive": int(gold_a.sum())}
+    out |= product_errors(rows, decisions)
+    return out
+
+
+def product_errors(rows: Sequence[Example], decisions: list[Classification]) -> dict[str, float | int]:
+    """Shares of messages sent down the wrong card path (goals in GOALS)."""
+    paths = [card_path(d) for d in decisions]
+    non_abusive = [i for i, e in enumerate(rows) if (e.tone and e.tone != "abusive") or
+                   (e.tone is None and e.polarity is not None) or (e.tone is None and e.complaint is not None)]
+    # clearly positive: positive and, where a complaint label exists, not a complaint ("thanks, but...")
+    positive = [i for i, e in enumerate(rows) if e.complaint in (None, "none") and (
+        (e.tone == "positive" and e.tone_w >= 1.0) or (e.polarity == "positive" and e.tone is None))]
+    complaints = [i for i, e in enumerate(rows) if e.complaint not in (None, "none") and e.complaint_w >= 1.0]
+    out: dict[str, float | int] = {}
+    if non_abusive:
+        out |= {"false_abusive_rate": float(np.mean([paths[i] == "abusive" for i in non_abusive])),
+                "n_non_abusive": len(non_abusive)}
+    if positive:
+        out |= {"positive_apologised_rate": float(np.mean([paths[i] != "nothing_to_fix" for i in positive])),
+                "n_positive": len(positive)}
+    if complaints:
+        out |= {"complaint_missed_rate": float(np.mean([paths[i] == "nothing_to_fix" for i in complaints])),
+                "n_complaints": len(complaints)}
+    return out
+
+
+def evaluate_suite(examples: Sequence[Example], predict: Callable[[list[str]], Probabilities],
+                   thresholds: Thresholds) -> dict[str, dict]:
+    """Scores per group, 'product' (error rates pooled over every judged row), 'calibration', 'language_gaps'."""
+    judged = [e for e in examples if group_of(e)]
+    return suite_report(judged, predict([e.text for e in judged]), thresholds)
+
+
+def suite_report(judged: Sequence[Example], probs: Probabilities, thresholds: Thresholds) -> dict:
+    decisions = decide(probs, thresholds)
+    groups = _scores(judged, probs, thresholds)
+    confidence = probs["complaint"].max(1)
+    comp = [i for i, e in enumerate(judged) if e.complaint in COMPLAINTS and e.complaint_w >= 1.0]
+    correct = np.array([COMPLAINTS[int(probs["complaint"][i].argmax())] == judged[i].complaint for i in comp], float)
+    report = {"groups": dict(sorted(groups.items())), "product": product_errors(judged, decisions),
+              "calibration": {"complaint_ece": expected_calibration_error(confidence[comp], correct)}}
+    report["language_gaps"] = language_gaps(report["groups"])
+    report["summary"] = summary(report["groups"])
+    return report
+
+
+def summary(groups: dict[str, dict]) -> dict[str, float]:
+    """Means over the held-out sources: the figures versions are compared by."""
+    out = {}
+    for metric in ("polarity_macro_f1", "tone_macro_f1", "complaint_macro_f1", "is_complaint_f1"):
+        values = [m[metric] for g, m in groups.items() if g.startswith("ood:") and metric in m]
+        if values:
+            out[f"ood_{metric}"] = round(float(np.mean(values)), 4)
+    return out
+
+
+def evaluate_version(directory, examples: Sequence[Example], classifier, backend: str = "torch",
+                     pick: bool = False) -> dict:
+    """Score a version on the suite; with `pick`, first choose its thresholds on it and save them in config.json.
+
+    Writes metrics.json (torch) or metrics-<backend>.json next to the version."""
+    import json
+
+    from bot.classify.base import calibrated_probs
+
+    judged = [e for e in examples if group_of(e)]
+    logits = classifier.logits([e.text for e in judged])
+    picked = None
+    if pick:
+        picked = pick_settings(judged, logits, classifier.config, classifier.thresholds.unsure)
+        classifier.config.abusive_threshold = picked["abusive_threshold"]
+        classifier.config.save(directory)
+        classifier.thresholds = Thresholds(classifier.thresholds.unsure,
+                                           max(picked["abusive_threshold"], classifier.thresholds.unsure))
+    report = suite_report(judged, calibrated_probs(logits, classifier.config), classifier.thresholds)
+    report = {"version": classifier.config.version, "backend": backend, "picked": picked,
+              "thresholds": {"unsure": classifier.thresholds.unsure, "abusive": classifier.thresholds.abusive},
+              **report}
+    name = "metrics.json" if backend == "torch" else f"metrics-{backend}.json"
+    (directory / name).write_text(json.dumps(report, indent=1, default=float) + "\n")
+    return report
+
+
+def language_gaps(groups: dict[str, dict]) -> dict[str, float]:
+    """Points each language's chat lines trail English, per head (the goal: at most 5)."""
+    gaps = {}
+    en = groups.get("chat:en", {})
+    for lang in ("ru", "zh", "et"):
+        other = groups.get(f"chat:{lang}", {})
+        for metric in ("tone_macro_f1", "complaint_macro_f1"):
+            if metric in en and metric in other:
+                gaps[f"{lang}:{metric}"] = round(100 * (en[metric] - other[metric]), 1)
+    return gaps
+
+
+ABUSIVE_GRID = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+POLARITY_WEIGHTS = (0.0, 0.5, 1.0)
+
+
+def _ood_polarity(report: dict[str, dict]) -> float:
+    values = [m["polarity_macro_f1"] for g, m in report.items()
+              if not g.startswith("chat:") and "polarity_macro_f1" in m]  # real text only
+    return float(np.mean(values)) if values else 0.0
+
+
+def pick_settings(examples: Sequence[Example], logits: dict[str, np.ndarray], config, unsure: float) -> dict:
+    """Polarity weight and abusive threshold, picked on the suite (never on the chat lines alone).
+
+    The polarity weight maximises mean polarity macro-F1 over the public (real-text) groups; the abusive threshold is
+    the lowest that keeps non-abusive messages off the boundary path in at most 1 % of judged rows (GOALS).
+    """
+    from bot.classify.base import calibrated_probs
+
+    judged = [i for i, e in enumerate(examples) if group_of(e)]
+    rows = [examples[i] for i in judged]
+    sub = {h: v[judged] for h, v in logits.items()}
+    best_weight, best_score = 0.0, -1.0
+    for weight in POLARITY_WEIGHTS:
+        config.polarity_weight = weight
+        report = _scores(rows, calibrated_probs(sub, config), Thresholds(unsure, 0.7))
+        if _ood_polarity(report) > best_score + 1e-4:
+            best_weight, best_score = weight, _ood_polarity(report)
+    config.polarity_weight = best_weight
+    probs = calibrated_probs(sub, config)
+    chosen = ABUSIVE_GRID[-1]
+    for threshold in ABUSIVE_GRID:
+        errors = product_errors(rows, decide(probs, Thresholds(unsure, threshold)))
+        if errors.get("false_abusive_rate", 0.0) <= GOALS["false_abusive_rate"]:
+            chosen = threshold
+            break
+    return {"polarity_weight": best_weight, "abusive_threshold": chosen, "ood_polarity_macro_f1": round(best_score, 4)}
+
+
+def _scores(rows: Sequence[Example], probs: Probabilities, thresholds: Thresholds) -> dict[str, dict]:
+    decisions = decide(probs, thresholds)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, e in enumerate(rows):
+        groups[group_of(e)].append(i)  # type: ignore[index]
+    return {name: score_group([rows[i] for i in idx], {h: p[idx] for h, p in probs.items()},
+                              [decisions[i] for i in idx]) for name, idx in groups.items()}

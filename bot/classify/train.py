@@ -1,0 +1,242 @@
+"""Fine-tune the top encoder layers and the heads on the corpus: what `coach train` runs.
+
+Two CPU cores set the recipe: the frozen lower layers run once per text and their states are cached
+(fp16), then each epoch runs only the `trained_layers` top layers, pooling and heads, with length-bucketed
+batches. Every head learns only from rows that carry its label (masked, weighted losses); the partial
+label "not abusive" pushes p(abusive) down without claiming any other tone.
+"""
+from __future__ import annotations
+
+import math
+import platform
+import random
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from bot.classify.datasets import NOT_ABUSIVE, Example
+from bot.classify.e5_base import load_tokenizer
+from bot.classify.inputs import InputEncoder, pad
+from bot.classify.modeling import RecoveryModel
+from bot.classify.version import ModelConfig
+from bot.classify.vocabulary import kept_pieces
+
+IGNORE = -1
+WEAK_NONE = 0.5  # a positive message is almost never a complaint: a weak 'none' for rows with no complaint label
+
+
+@dataclass
+class TrainOptions:
+    version: str
+    layers: int = 6
+    trained_layers: int = 2
+    epochs: int = 3
+    batch_size: int = 64
+    lr_layers: float = 2e-4
+    lr_heads: float = 2e-3
+    max_tokens: int = 64
+    polarity_loss: float = 0.5
+    seed: int = 13
+    max_rows: int | None = None   # subsample the training rows (quick trials, tests)
+    threads: int | None = None
+    progress: bool = True
+
+
+@dataclass
+class Targets:
+    index: np.ndarray   # (n,) label index or IGNORE
+    weight: np.ndarray  # (n,) row weight (0 where IGNORE)
+
+
+def build_targets(rows: list[Example], config: ModelConfig) -> dict[str, Targets]:
+    out = {}
+    for head, labels in config.heads.items():
+        index = np.full(len(rows), IGNORE, np.int64)
+        weight = np.zeros(len(rows), np.float32)
+        for i, e in enumerate(rows):
+            label, w = getattr(e, head), getattr(e, f"{head}_w")
+            if head == "complaint" and label is None and (e.tone == "positive" or e.polarity == "positive"):
+                label, w = "none", WEAK_NONE
+            if label in labels and w > 0:
+                index[i], weight[i] = labels.index(label), w
+        out[head] = Targets(index, weight)
+    not_abusive = np.array([e.tone_w if e.tone == NOT_ABUSIVE else 0.0 for e in rows], np.float32)
+    out["not_abusive"] = Targets(np.where(not_abusive > 0, 0, IGNORE), not_abusive)
+    return out
+
+
+def class_weights(targets: Targets, n_classes: int) -> np.ndarray:
+    """Inverse square root of each class's weighted count, mean 1 over present classes: rare classes count."""
+    counts = np.bincount(targets.index[targets.index >= 0], weights=targets.weight[targets.index >= 0],
+                         minlength=n_classes)
+    weights = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1e-9)), 0.0)
+    present = weights > 0
+    return (weights / weights[present].mean()).astype(np.float32) if present.any() else weights.astype(np.float32)
+
+
+def length_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Rows of similar length together (little padding), batches in random order."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], rng.random()))
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def encode_lower(model: RecoveryModel, ids: list[list[int]], batch_size: int = 64,
+                 progress: bool = True) -> list[torch.Tensor]:
+    """The frozen layers' output for every row, unpadded, fp16 (the once-per-text part of training)."""
+    states: list[torch.Tensor | None] = [None] * len(ids)
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    with torch.inference_mode():
+        for chunk in tqdm(chunks, desc="frozen layers", unit="batch", disable=not progress):
+            batch = pad([ids[i] for i in chunk], pad_id=1)
+            hidden = model.lower(torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask))
+            for row, i in enumerate(chunk):
+                states[i] = hidden[row, :len(ids[i])].to(torch.float16).clone()
+    return states  # type: ignore[return-value]
+
+
+def stack(states: list[torch.Tensor], rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(states[i].shape[0] for i in rows)
+    hidden = torch.zeros(len(rows), width, states[rows[0]].shape[1])
+    mask = torch.zeros(len(rows), width, dtype=torch.long)
+    for r, i in enumerate(rows):
+        n = states[i].shape[0]
+        hidden[r, :n] = states[i].float()
+        mask[r, :n] = 1
+    return hidden, mask
+
+
+def batch_loss(logits: dict[str, torch.Tensor], targets: dict[str, Targets], rows: list[int],
+               weights: dict[str, torch.Tensor], config: ModelConfig, polarity_loss: float) -> torch.Tensor:
+    total = torch.zeros(())
+    for head in config.heads:
+        index = torch.from_numpy(targets[head].index[rows])
+        keep = index >= 0
+        if not keep.any():
+            continue
+        row_w = torch.from_numpy(targets[head].weight[rows])[keep] * weights[head][index[keep]]
+        losses = nn.functional.cross_entropy(logits[head][keep], index[keep], reduction="none")
+        scale = polarity_loss if head == "polarity" else 1.0
+        total = total + scale * (losses * row_w).sum() / row_w.sum().clamp(min=1e-6)
+    not_abusive = torch.from_numpy(targets["not_abusive"].weight[rows])
+    if (not_abusive > 0).any():
+        abusive = config.heads["tone"].index("abusive")
+        log_p = torch.log_softmax(logits["tone"], 1)[:, abusive]
+        log_not = torch.log1p(-log_p.exp().clamp(max=1 - 1e-6))
+        total = total - (log_not * not_abusive).sum() / not_abusive.sum()
+    return total
+
+
+def fit_temperature(logits: np.ndarray, gold: np.ndarray) -> float:
+    """The temperature minimising held-out negative log-likelihood (a 1-D grid is plenty)."""
+    if len(gold) < 20:
+        return 1.0
+    best, best_t = math.inf, 1.0
+    for t in np.exp(np.linspace(np.log(0.4), np.log(4.0), 60)):
+        z = logits / t
+        z = z - z.max(1, keepdims=True)
+        nll = -(z[np.arange(len(gold)), gold] - np.log(np.exp(z).sum(1))).mean()
+        if nll < best:
+            best, best_t = nll, float(t)
+    return round(best_t, 4)
+
+
+def predict_logits(model: RecoveryModel, encoder: InputEncoder, texts: list[str],
+                   batch_size: int = 64) -> dict[str, np.ndarray]:
+    model.eval()
+    ids = encoder.ids(texts)
+    out: dict[str, list[np.ndarray]] = {h: [] for h in model.config.heads}
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            batch = pad([ids[i] for i in chunk], pad_id=1)
+            logits = model(torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask))
+            for head, values in logits.items():
+                out[head].append(values.numpy())
+    inverse = np.argsort(np.array(order)) if order else np.zeros(0, int)
+    return {h: np.concatenate(v)[inverse] if v else np.zeros((0, len(model.config.heads[h])), np.float32)
+            for h, v in out.items()}
+
+
+def train_version(examples: list[Example], out_dir: Path, base_dir: Path, options: TrainOptions) -> Path:
+    """Train on the 'train' split, calibrate on the in-source 'val' slices, save to out_dir/version."""
+    started = time.perf_counter()
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    torch.manual_seed(options.seed)
+    rng = random.Random(options.seed)
+    config = ModelConfig(version=options.version, layers=options.layers, trained_layers=options.trained_layers,
+                         seed=options.seed)
+    rows = [e for e in examples if e.split == "train"]
+    if options.max_rows and len(rows) > options.max_rows:
+        rows = rng.sample(rows, options.max_rows)
+    config.trained_on = dict(sorted(Counter(f"{e.lang}:{e.source.split(':')[0]}" for e in rows).items()))
+    model = RecoveryModel.from_base(base_dir, config)
+    encoder = InputEncoder(load_tokenizer(base_dir, options.max_tokens))
+    ids = encoder.ids([e.text for e in rows])
+    states = encode_lower(model, ids, progress=options.progress)
+    targets = build_targets(rows, config)
+    weights = {h: torch.from_numpy(class_weights(targets[h], len(labels))) for h, labels in config.heads.items()}
+
+    params = model.trainable()
+    head_params = set(id(p) for p in model.heads.parameters())
+    optimizer = torch.optim.AdamW([
+        {"params": [p for p in params if id(p) not in head_params], "lr": options.lr_layers},
+        {"params": list(model.heads.parameters()), "lr": options.lr_heads},
+    ], weight_decay=0.01)
+    steps = options.epochs * math.ceil(len(rows) / options.batch_size)
+    warmup = max(1, steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (steps - s) / max(1, steps - warmup)))
+    losses: list[float] = []
+    model.train()
+    with tqdm(total=steps, desc="fine-tuning", unit="batch", disable=not options.progress) as bar:
+        for _ in range(options.epochs):
+            for batch in length_batches([len(i) for i in ids], options.batch_size, rng):
+                hidden, mask = stack(states, batch)
+                loss = batch_loss(model.upper(hidden, mask), targets, batch, weights, config, options.polarity_loss)
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                schedule.step()
+                losses.append(loss.item())
+                bar.update(1)
+                bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+    del states
+
+    calibration = [e for e in examples if e.split == "val" and e.source != "handwritten"]
+    serving_encoder = InputEncoder(load_tokenizer(base_dir, config.max_tokens))
+    vocabulary = kept_pieces(serving_encoder.tokenizer, serving_encoder.ids([e.text for e in rows]))
+    logits = predict_logits(model, serving_encoder, [e.text for e in calibration])
+    for head, labels in config.heads.items():
+        keep = [i for i, e in enumerate(calibration) if getattr(e, head) in labels and getattr(e, f"{head}_w") >= 1]
+        gold = np.array([labels.index(getattr(calibration[i], head)) for i in keep], np.int64)
+        config.temperatures[head] = fit_temperature(logits[head][keep], gold)
+    directory = out_dir / options.version
+    model.save_version(directory, torch.from_numpy(vocabulary))
+    window = max(1, min(50, len(losses) // 4))
+    (directory / "training.json").write_text(__import__("json").dumps({
+        "version": options.version,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - started, 1),
+        "rows": len(rows),
+        "serving_vocabulary": len(vocabulary),
+        "options": {k: v for k, v in asdict(options).items() if k != "progress"},
+        "first_loss": round(float(np.mean(losses[:window])), 4) if losses else None,
+        "final_loss": round(float(np.mean(losses[-window:])), 4) if losses else None,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+    }, indent=2) + "\n")
+    return directory

