@@ -6,9 +6,15 @@ the patterns cover the four supported languages (en, ru, zh, et).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from bot.coach.signals import mentions_repeat_contact  # noqa: F401 (kept importable from here)
+from bot.playbook.text import normalise_phrase
+
+if TYPE_CHECKING:
+    from bot.playbook.schema import Product
 
 _ORDER_WORDS = r"(?:order|ord|invoice|ticket|case|ref|booking|subscription|заказ\w*|счет\w*|счёт\w*|номер|订单号?|单号|tellimus\w*|arve\w*|#|№|no\.?)"
 PATTERNS: dict[str, re.Pattern[str]] = {
@@ -51,6 +57,47 @@ PATTERNS: dict[str, re.Pattern[str]] = {
         re.IGNORECASE,
     ),
 }
+
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+@lru_cache(maxsize=16)
+def _catalogue_pattern(entries: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[re.Pattern[str], dict[str, str]] | None:
+    """One regex over every name of every product (longest first), and which product each group is."""
+    names: list[tuple[str, str]] = []
+    for product_id, aliases in entries:
+        names += [(normalise_phrase(alias), product_id) for alias in aliases if normalise_phrase(alias)]
+    if not names:
+        return None
+    names.sort(key=lambda pair: -len(pair[0]))
+    groups: dict[str, str] = {}
+    parts = []
+    for index, (name, product_id) in enumerate(names):
+        group = f"p{index}"
+        groups[group] = product_id
+        body = re.escape(name)
+        # a CJK name is a plain substring (no spaces between words); others are words, with up to 3 more
+        # letters for plurals and endings ("wiper blades", "наушников", "kõrvaklappe")
+        parts.append(f"(?P<{group}>{body})" if _CJK.search(name) else rf"(?P<{group}>(?<!\w){body}\w{{0,3}})(?!\w)")
+    return re.compile("|".join(parts)), groups
+
+
+def find_product(texts: Iterable[str], products: Sequence[Product]) -> tuple[str, str] | None:
+    """(catalogue id, the words as the customer wrote them) of the first product named, or None.
+
+    Only the playbook's catalogue counts: an order number, a phone or any other thing the customer names is
+    never a product, so "patterns by product" count products.
+    """
+    compiled = _catalogue_pattern(tuple((p.id, tuple(n for names in p.names.values() for n in names)) for p in products))
+    if compiled is None:
+        return None
+    pattern, groups = compiled
+    for text in texts:
+        match = pattern.search(normalise_phrase(text))
+        if match:
+            return groups[match.lastgroup or ""], match.group(0)
+    return None
 
 
 def find_details(texts: Iterable[str], has_files: bool = False) -> dict[str, str]:

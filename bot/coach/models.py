@@ -77,3 +77,4 @@ class RecoveryPlan(BaseModel):
     churn_risk: bool = Field(False, description="the customer says they may leave: the value at stake leads the card")
     value_at_stake: ValueAtStake
     details_found: dict[str, str] = Field(default_factory=dict)
+    product: str | None = Field(None, description="the playbook catalogue's id of the product named, never an order number")

@@ -116,6 +116,28 @@ class CompensationOption(Strict):
         None, description="what the agent tells the customer, per language; `offer` is the agent's own summary")
 
 
+class Product(Strict):
+    """One catalogue entry: incidents are counted per product (stats, patterns), whatever language named it."""
+
+    id: str = Field(pattern=r"^[a-z0-9]+(?:[ _\-][a-z0-9]+)*$", max_length=64,
+                    description="what incidents and stats record, e.g. 'wiper blades'")
+    names: dict[Language, Annotated[list[Phrase], Field(min_length=1, max_length=50)]] = Field(
+        description="how customers write it, per language; a name also matches with up to 3 more letters "
+                    "(plurals, Russian and Estonian endings), so a stem such as 'наушник' covers 'наушников'")
+
+    @field_validator("names")
+    @classmethod
+    def _every_language_named(cls, value: dict[str, list[str]], info: ValidationInfo) -> dict[str, list[str]]:
+        languages = (info.context or {}).get("languages") or ["en"]
+        missing = [lang for lang in languages if lang not in value]
+        if missing:
+            raise ValueError(f"missing language(s): {', '.join(missing)}")
+        for lang, names in value.items():
+            if any(not normalise_phrase(name) for name in names):
+                raise ValueError(f"[{lang}] a name is empty once spaces and invisible characters are removed")
+        return value
+
+
 class FollowUpStep(Strict):
     when: str
     action: ShortText
@@ -202,6 +224,8 @@ class Playbook(Strict):
     compensation: dict[Complaint, Annotated[list[CompensationOption], Field(max_length=20)]]
     follow_up: FollowUpPlan
     abusive: AbusivePath
+    products: Annotated[list[Product], Field(max_length=2000)] = Field(
+        default_factory=list, description="the catalogue: an incident's product is one of these, or none")
 
     @field_validator("languages")
     @classmethod
@@ -255,6 +279,16 @@ class Playbook(Strict):
                     fault = first_qualifier(rendered, [lang])
                     if fault is not None:
                         raise ValueError(f"{complaint}.{lang} in the {tone} apology: {_fault_words(fault)}: {fault.phrase!r}")
+        return value
+
+    @field_validator("products")
+    @classmethod
+    def _unique_product_ids(cls, value: list[Product]) -> list[Product]:
+        seen: set[str] = set()
+        for index, product in enumerate(value):
+            if product.id in seen:
+                raise ValueError(f"[{index}].id: duplicate product id {product.id!r}")
+            seen.add(product.id)
         return value
 
     @field_validator("compensation")

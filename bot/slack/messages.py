@@ -130,7 +130,7 @@ def coach_customer_message(services, event: dict, workspace: str) -> int:
     incident_id = services.store.record_customer_message(
         CustomerMessage(workspace=workspace, channel=channel, thread_ts=thread_ts, message_ts=ts, customer_id=customer,
                         text=text, at=datetime.fromtimestamp(float(ts), timezone.utc), timezone=user.tz if user else None,
-                        product=base.details_found.get("product") or base.details_found.get("order_id")),
+                        product=base.product),
         classification, base, shown_to=agents)
     ctx = CardContext(incident_id, channel, thread_ts, ts)
     for agent in agents:

@@ -117,3 +117,26 @@ def test_an_unchanged_form_stores_nothing_and_says_so(bot):
     assert told.args["user"] == AGENT
     assert _correction_rows(bot.services.store) == []
     assert bot.services.store.corrections_for_training() == []
+
+
+# ---------------------------------------------------------------------------- item 10: product, not order number
+def _incident_columns(store, thread_ts: str) -> tuple[str | None, str | None]:
+    from sqlalchemy import select
+
+    from bot.storage.tables import Incident
+
+    with store.read_session() as s:
+        row = s.scalars(select(Incident).where(Incident.thread_ts == thread_ts)).one()
+        return row.product, row.order_ref
+
+
+def test_incident_product_comes_from_the_catalogue_and_the_order_number_is_a_reference(bot):
+    named, _ = bot.driver.message(CUSTOMER, "My wiper blades are broken, order 48213", CHANNEL)
+    card_for(bot.fake, AGENT)
+    assert _wait(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, named["ts"]))
+    assert _incident_columns(bot.services.store, named["ts"]) == ("wiper blades", "order 48213")
+
+    unnamed, _ = bot.driver.message(CUSTOMER, "I was charged twice for order 55120", CHANNEL)
+    card_for(bot.fake, AGENT, count=2)
+    assert _wait(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, unnamed["ts"]))
+    assert _incident_columns(bot.services.store, unnamed["ts"]) == (None, "order 55120")
