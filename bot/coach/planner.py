@@ -16,11 +16,32 @@ from bot.coach.models import (
     ValueAtStake,
 )
 from bot.coach.severity import score_severity
+from bot.coach.threats import mentions_threat
 from bot.coach.signals import mentions_churn_threat, mentions_repeat_contact
 from bot.labels import ROLES, Role
 from bot.playbook.schema import SEVERITY_RANK, CompensationOption, Playbook
 
 NO_FIX_TONES = {"neutral", "positive"}
+
+
+def effective_labels(classification: Classification) -> tuple[str, str]:
+    """(tone, complaint) the planner acts on: an unsure complaint becomes 'other', an unsure tone neutral/angry."""
+    tone, complaint = classification.tone, classification.complaint
+    effective_complaint = "other_complaint" if complaint.unsure and complaint.label != "none" else complaint.label
+    # an unsure 'abusive' is treated as heated, not abusive: no boundary speech on a guess
+    effective_tone = ("angry" if tone.label == "abusive" else "neutral") if tone.unsure else tone.label
+    return effective_tone, effective_complaint
+
+
+def card_path(classification: Classification) -> str:
+    """Which card a message gets: 'abusive' (boundary), 'nothing_to_fix' (acknowledge) or 'recovery' (apology).
+
+    `coach eval` scores the model by these product outcomes, so they are decided here and only here.
+    """
+    if classification.tone.label == "abusive" and not classification.tone.unsure:
+        return "abusive"
+    tone, complaint = effective_labels(classification)
+    return "nothing_to_fix" if complaint == "none" and tone in NO_FIX_TONES else "recovery"
 
 
 def _value_at_stake(playbook: Playbook, customer: CustomerProfile) -> ValueAtStake:
@@ -94,9 +115,7 @@ def plan_recovery(
     stake = _value_at_stake(playbook, customer)
     repeat = customer.previous_contacts > 0 or mentions_repeat_contact(customer_texts)
     churn = mentions_churn_threat(customer_texts)
-    effective_complaint = "other_complaint" if complaint.unsure and complaint.label != "none" else complaint.label
-    # an unsure 'abusive' is treated as heated, not abusive: no boundary speech on a guess
-    effective_tone = ("angry" if tone.label == "abusive" else "neutral") if tone.unsure else tone.label
+    effective_tone, effective_complaint = effective_labels(classification)
     severity = score_severity(playbook.severity, effective_tone, effective_complaint, repeat, stake.high_value, churn)
     why.append(f"Severity {severity.level}: " + "; ".join(severity.reasons) + ".")
     if tone.unsure:
@@ -106,9 +125,14 @@ def plan_recovery(
             f"Unsure of the complaint type ({complaint.label} at {complaint.confidence:.0%}): ask an open question first."
         )
 
-    abusive = tone.label == "abusive" and not tone.unsure
-    if abusive:
-        why.append("Abusive language: set a calm boundary, escalate if it continues, and offer no reward for abuse.")
+    path = card_path(classification)
+    threat = mentions_threat([text])
+    if threat:
+        path = "abusive"
+        why.append("Threat of harm: do not apologise or offer anything; set a calm boundary and escalate now.")
+    if path == "abusive":
+        if not threat:
+            why.append("Abusive language: set a calm boundary, escalate if it continues, and offer no reward for abuse.")
         return RecoveryPlan(
             language=lang,
             tone=tone,
@@ -126,7 +150,7 @@ def plan_recovery(
             product=named[0] if named else None,
         )
 
-    nothing_to_fix = effective_complaint == "none" and effective_tone in NO_FIX_TONES
+    nothing_to_fix = path == "nothing_to_fix"
     fmt = {"company": playbook.company, "issue": playbook.issue_phrases[effective_complaint].get(lang), "days": ""}
     if nothing_to_fix:
         apology = playbook.acknowledgement.get(lang).format(**fmt)
