@@ -11,6 +11,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 Backend = Literal["onnx-int8", "onnx-fp32", "torch"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
+# what the bot needs (manifest.yml's bot scopes); the OAuth install asks for these unless SLACK_SCOPES says otherwise
+DEFAULT_BOT_SCOPES = ("channels:history", "groups:history", "channels:read", "groups:read", "users:read", "chat:write",
+                      "im:write", "commands", "files:read", "files:write")
 
 
 class Settings(BaseSettings):
@@ -72,6 +75,21 @@ class Settings(BaseSettings):
     coach_log_level: str = Field(
         "INFO", description="logs are JSON lines; customer text, tokens and secrets never appear")
 
+    # Multi-workspace install: OAuth (bot/slack/oauth.py); with these and no SLACK_BOT_TOKEN, `coach serve`
+    # serves /slack/install and /slack/oauth_redirect and keeps one bot token per installed workspace
+    slack_client_id: str | None = Field(None, description="the app's Client ID (Basic Information); with "
+                                        "SLACK_CLIENT_SECRET and no SLACK_BOT_TOKEN: multi-workspace mode")
+    slack_client_secret: SecretStr | None = Field(None, description="the app's Client Secret (OAuth install)")
+    slack_scopes: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_BOT_SCOPES),
+        description="bot scopes requested at install, comma-separated (the manifest's)")
+    slack_redirect_uri: str | None = Field(
+        None, description="public URL of /slack/oauth_redirect (as in the manifest); unset: the one set on the app")
+    coach_token_key: SecretStr | None = Field(
+        None, description="Fernet key(s) encrypting installed workspaces' tokens in the database, comma-separated, "
+                          "newest first (older ones still decrypt: rotation); `coach config token-key` makes one; "
+                          "required in multi-workspace mode")
+
     # HTTP server: `coach serve` under gunicorn (bot/slack/gunicorn_app.py)
     coach_http_workers: int = Field(
         2, ge=1, le=64, description="worker processes of `coach serve` (each its own Bolt app, model and pools); "
@@ -93,7 +111,7 @@ class Settings(BaseSettings):
         None, description="secret for customer pseudonyms; unset: a random key kept in the database")
 
     @field_validator("coach_admins", "coach_supervisors", "coach_agents", "coach_leads", "coach_customers",
-                     mode="before")
+                     "slack_scopes", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):

@@ -163,3 +163,15 @@ def example(
     if stale:
         fail("stale, regenerate with `coach config example --out .env.example --readme README.md`: "
              + ", ".join(stale))
+
+
+@config_app.command("token-key")
+def token_key() -> None:
+    """A new Fernet key for COACH_TOKEN_KEY (encrypts installed workspaces' tokens in the database).
+
+    To rotate: put the new key first and keep the old one after a comma until every token has been
+    written again (re-install, or a token rotation); then drop the old one.
+    """
+    from cryptography.fernet import Fernet
+
+    typer.echo(Fernet.generate_key().decode())

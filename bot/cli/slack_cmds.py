@@ -58,12 +58,14 @@ def start(
     port: Annotated[int, typer.Option(min=0, max=65535, help="HTTP mode port, when no SLACK_APP_TOKEN is set")] = 3000,
     host: Annotated[str, typer.Option(help="HTTP mode interface; --host 0.0.0.0 listens on all")] = "127.0.0.1",
 ) -> None:
-    """What `make run` starts: Socket Mode or HTTP mode with Slack tokens in env/.env, else the Slack sandbox."""
+    """What `make run` starts: Socket Mode or HTTP mode with Slack tokens (or the OAuth app's client id and
+    secret) in env/.env, else the Slack sandbox."""
     settings = Settings()
     if settings.slack_bot_token is not None and settings.slack_app_token is not None:
         run()
-    elif settings.slack_bot_token is not None and settings.slack_signing_secret is not None:
-        serve(port=port, host=host, workers=None, threads=None)
+    elif settings.slack_signing_secret is not None and (
+            settings.slack_bot_token is not None or (settings.slack_client_id and settings.slack_client_secret)):
+        serve(port=port, host=host, workers=None, threads=None)  # one workspace, or the multi-workspace install
     else:
         from bot.slack.sandbox import run_sandbox
 

@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 
 from bot.engine import RecoveryEngine
 from bot.settings import Settings
-from bot.slack import actions, home, messages, metrics, recover
+from bot.slack import actions, home, messages, metrics, oauth, recover
 from bot.slack.logging import get_logger
 from bot.slack.resilience import build_web_client
 from bot.slack.roles import RoleResolver
@@ -100,6 +100,8 @@ def _check_token(client: WebClient) -> str | None:
     """auth.test once, without the client's retries: a probe wants the first answer, not the fifth."""
     from slack_sdk.errors import SlackApiError
 
+    if isinstance(client, oauth.WorkspaceClient):
+        return client.check()  # multi-workspace: a token per workspace, checked when used; the store answers
     if not client.token:
         return "no bot token"
     probe = WebClient(token=client.token, base_url=client.base_url, timeout=3)
@@ -194,23 +196,45 @@ def request_kind(body: dict) -> str:
 def build_app(settings: Settings, engine: RecoveryEngine, store: Store, client: WebClient | None = None,
               executor: BoundedExecutor | None = None, listener_executor: Executor | None = None,
               now: Callable[[], datetime] | None = None, bootstrap_playbook: bool = True) -> CoachApp:
-    """Wire one Bolt app; several can run in one process (tests use two as two 'workers')."""
+    """Wire one Bolt app; several can run in one process (tests use two as two 'workers').
+
+    Multi-workspace mode (oauth.multi_workspace: client id and secret, no bot token): `client` only lends
+    its base URL; Bolt runs the OAuth install and authorizes each request from the installation store,
+    and `services.client` / `services.roles` become the current workspace's (bot/slack/oauth.py).
+    """
+    multi = oauth.multi_workspace(settings)
     if client is None:
-        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token and not multi else None
         client = build_web_client(token, settings.slack_api_url)
     metrics.instrument_client(client)  # Slack API errors by method and code, for Bolt's calls and ours
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    listeners = listener_executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="coach-bolt")
+    multi_kwargs: dict[str, object] = {}
+    workspaces: oauth.Workspaces | None = None
+    installations: oauth.EncryptedInstallationStore | None = None
+    if multi:
+        oauth.check_settings(settings)
+        engine_ = oauth.database_engine(store, settings)
+        installations = oauth.EncryptedInstallationStore(settings.slack_client_id or "", engine_,
+                                                         oauth.TokenCipher.from_settings(settings))
+        base_url = client.base_url
+        workspaces = oauth.Workspaces(installations, settings, lambda token: build_web_client(token or None, base_url))
+        multi_kwargs = {"oauth_settings": oauth.build_oauth_settings(settings, installations, engine_)}
+        listeners = oauth.ContextExecutor(listeners)  # listeners run in the request's workspace
     bolt = App(
         client=client,
         signing_secret=signing_secret,
         request_verification_enabled=signing_secret is not None,  # Socket Mode needs no signing secret
         process_before_response=False,  # ack first; listeners run after the HTTP response
-        listener_executor=listener_executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="coach-bolt"),
+        listener_executor=listeners,
         raise_error_for_unhandled_request=False,
         logger=get_logger("bolt"),
+        **multi_kwargs,  # type: ignore[arg-type]
     )
+    services_client = oauth.WorkspaceClient(workspaces, client) if workspaces is not None else client
+    roles = oauth.WorkspaceRoles(workspaces) if workspaces is not None else RoleResolver(client, settings)
     services = Services(
-        settings=settings, engine=engine, store=store, client=client, roles=RoleResolver(client, settings),
+        settings=settings, engine=engine, store=store, client=services_client, roles=roles,  # type: ignore[arg-type]
         inference=executor or BoundedExecutor(settings.coach_inference_workers, settings.coach_inference_queue),
         playbooks=PlaybookSync(store, engine, settings.coach_playbook_check_seconds),
     )
@@ -222,6 +246,8 @@ def build_app(settings: Settings, engine: RecoveryEngine, store: Store, client: 
     @bolt.use
     def count_request(body: dict, context: BoltContext, next: Callable[[], None]) -> None:  # noqa: A002
         metrics.event_received(context.team_id, request_kind(body))
+        if multi:  # read by services.client / roles here and, copied, in the listener pool
+            oauth.CURRENT_WORKSPACE.set(context.team_id)
         next()
 
     @bolt.use
@@ -238,6 +264,11 @@ def build_app(settings: Settings, engine: RecoveryEngine, store: Store, client: 
     home.register(bolt, services)
     actions.register(bolt, services)
     recover.register(bolt, services)
+    if workspaces is not None and installations is not None:
+        oauth.carry_workspace(services.inference)  # work handed to the pool keeps its workspace
+        if getattr(services, "delivery", None) is not None:
+            oauth.scope_inbox(services.delivery)  # inbox items run in the workspace of their event
+        oauth.register_uninstall(bolt, installations, workspaces)
 
     @bolt.event(re.compile(r".*"))
     def ignore_other_events() -> None:

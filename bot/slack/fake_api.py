@@ -308,6 +308,30 @@ class FakeSlack:
     def _m_apps_connections_open(self, args: dict) -> dict:
         return {"url": self.socket_url} if self.socket_url else {"ok": False, "error": "not_configured"}
 
+    # ---- OAuth install (multi-workspace mode) --------------------------------------------------
+    def grant_install(self, code: str, team_id: str, bot_token: str, team_name: str = "", installer: str = "UINSTALLER",
+                      refresh_token: str | None = None, expires_in: int | None = None) -> None:
+        """What Slack does when a user clicks Allow: `code` (single use) will buy `bot_token` for `team_id` at
+        oauth.v2.access (the client id and secret come as HTTP Basic auth, which this fake does not see)."""
+        with self._cond:
+            self.__dict__.setdefault("_install_codes", {})[code] = {
+                "team_id": team_id, "team_name": team_name or team_id, "bot_token": bot_token, "installer": installer,
+                "refresh_token": refresh_token, "expires_in": expires_in}
+
+    def _m_oauth_v2_access(self, args: dict) -> dict:
+        """Like Slack's: a granted code buys its token once; any other code is invalid_code."""
+        with self._cond:
+            grant = self.__dict__.setdefault("_install_codes", {}).pop(args.get("code", ""), None)
+        if grant is None:
+            return {"ok": False, "error": "invalid_code"}
+        answer = {"app_id": "ACOACH", "authed_user": {"id": grant["installer"]}, "token_type": "bot",
+                  "scope": args.get("scope") or "chat:write,commands", "access_token": grant["bot_token"],
+                  "bot_user_id": self.bot_user_id, "team": {"id": grant["team_id"], "name": grant["team_name"]},
+                  "enterprise": None, "is_enterprise_install": False}
+        if grant["refresh_token"]:
+            answer |= {"refresh_token": grant["refresh_token"], "expires_in": grant["expires_in"] or 43200}
+        return answer
+
 
 def _reply(request: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str = "application/json",
            headers: dict[str, str] | None = None) -> None:

@@ -71,8 +71,17 @@ def serve_http(settings: Settings, host: str, port: int) -> None:
     POST /slack/events (events, commands, interactivity), GET /healthz, /readyz. The stdlib server
     (make_http_server, BackgroundServer) stays for tests and the sandbox.
     """
-    if settings.slack_bot_token is None or settings.slack_signing_secret is None:
-        raise ConfigError("HTTP mode needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET")
+    from bot.slack import oauth
+
+    if oauth.multi_workspace(settings):
+        try:
+            oauth.check_settings(settings)
+        except oauth.ConfigProblem as exc:
+            raise ConfigError(str(exc)) from None
+    elif settings.slack_bot_token is None or settings.slack_signing_secret is None:
+        raise ConfigError("HTTP mode needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (one workspace), or "
+                          "SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, SLACK_SIGNING_SECRET and COACH_TOKEN_KEY "
+                          "(multi-workspace install)")
     from bot.slack.gunicorn_app import ServeOptions, serve
 
     serve(settings, ServeOptions(host=host, port=port, workers=settings.coach_http_workers,

@@ -102,3 +102,51 @@ def test_metrics_add_up_over_workers(fake, database_url, tmp_path):
         assert value(again, "coach_events_received_total", team="TOURS", kind="message") == 8
         assert serve.stop() == 0
     assert "metrics-token" not in serve.output
+
+
+def test_multi_workspace_install_under_gunicorn(database_url, tmp_path):
+    """OAuth mode in `coach serve`: installs begun on one worker finish on any (state in the database),
+    tokens land encrypted, app_uninstalled deletes them."""
+    from cryptography.fernet import Fernet
+    from sqlalchemy import create_engine, text
+
+    from tests.slack.test_oauth import CLIENT_ID, CLIENT_SECRET, TOKENS, WorkspacesFake, get
+
+    fake = WorkspacesFake()
+    fake.start()
+    env = {**_env(fake, database_url, tmp_path), "SLACK_CLIENT_ID": CLIENT_ID, "SLACK_CLIENT_SECRET": CLIENT_SECRET,
+           "COACH_TOKEN_KEY": Fernet.generate_key().decode(), "SLACK_REDIRECT_URI": "https://coach.example.com/slack/oauth_redirect"}
+    env.pop("SLACK_BOT_TOKEN")
+    try:
+        with ServeProcess(env, tmp_path, workers=2) as serve:
+            serve.wait_workers(2)
+            for team in ("TA", "TB"):
+                status, headers, page = get(serve.base + "/slack/install")
+                assert status == 200 and "redirect_uri=https://coach.example.com/slack/oauth_redirect" in page
+                state = page.split("state=")[1].split("&")[0]
+                fake.token_team[TOKENS[team]] = team
+                fake.grant_install(f"code-{team}", team, TOKENS[team])
+                status, _, page = get(f"{serve.base}/slack/oauth_redirect?code=code-{team}&state={state}",
+                                      headers["set-cookie"].split(";")[0])
+                assert status == 200, page
+            assert http(serve.base + "/readyz")[1] is not None
+            with create_engine(database_url).connect() as connection:
+                rows = connection.execute(text("SELECT team_id, bot_token FROM slack_bots")).all()
+            assert {t for t, _ in rows} == {"TA", "TB"} and all(v.startswith("fernet:") for _, v in rows)
+            driver = SlackDriver(serve.base, SECRET, fake)
+            envelope = {"token": "legacy", "team_id": "TA", "api_app_id": "ACOACH", "type": "event_callback",
+                        "event_id": "EvUninstall", "event_time": 1, "event": {"type": "app_uninstalled"},
+                        "authorizations": [{"team_id": "TA", "user_id": "UBOT", "is_bot": True}]}
+            assert driver.post_json(envelope).status == 200
+            deadline = time.monotonic() + 10
+            while True:
+                with create_engine(database_url).connect() as connection:
+                    teams = {r[0] for r in connection.execute(text("SELECT team_id FROM slack_bots"))}
+                if teams == {"TB"} or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            assert teams == {"TB"}
+            assert serve.stop() == 0
+        assert not [t for t in TOKENS.values() if t in serve.output] and CLIENT_SECRET not in serve.output
+    finally:
+        fake.stop()

@@ -135,7 +135,7 @@ def test_manifest_matches_what_the_app_handles_and_calls():
     manifest = yaml.safe_load((PROJECT_ROOT / "manifest.yml").read_text())
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/recover"]
     assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {
-        "message.channels", "message.groups", "app_home_opened"}
+        "message.channels", "message.groups", "app_home_opened", "app_uninstalled", "tokens_revoked"}
     assert manifest["settings"]["interactivity"]["is_enabled"] and manifest["features"]["app_home"]["home_tab_enabled"]
     needed = {"channels:history", "groups:history", "channels:read", "groups:read", "users:read", "chat:write",
               "im:write", "commands", "files:read", "files:write"}

@@ -1,0 +1,375 @@
+"""Multi-workspace install: Bolt's OAuth flow, slack-sdk's SQLAlchemy stores, tokens encrypted at rest.
+
+With SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and no SLACK_BOT_TOKEN the app runs in multi-workspace mode:
+`/slack/install` shows Bolt's "Add to Slack" page, `/slack/oauth_redirect` finishes the install (state
+checked against the database, so any worker can finish what another began), and every workspace's bot
+token lives in the project's database (tables of migration 0003), Fernet-encrypted with COACH_TOKEN_KEY.
+Bolt authorizes each request from that store; the work after the ack (inbox worker, pools, follow-ups)
+runs outside Bolt's context, so it reads the workspace from a context variable set where the work
+starts and gets that workspace's client and role resolver here: a call with no workspace in scope
+fails closed (`NoWorkspace`) rather than use another workspace's token.
+"""
+from __future__ import annotations
+
+import contextvars
+import copy
+import threading
+import time
+from concurrent.futures import Executor, Future
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from slack_sdk import WebClient
+from slack_sdk.oauth.installation_store.models.bot import Bot
+from slack_sdk.oauth.installation_store.models.installation import Installation
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from slack_sdk.oauth.token_rotation import TokenRotator
+
+from bot.settings import Settings
+from bot.slack.logging import get_logger
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+    from slack_bolt.oauth.oauth_settings import OAuthSettings
+    from sqlalchemy.engine import Engine
+
+log = get_logger("slack.oauth")
+CURRENT_WORKSPACE: contextvars.ContextVar[str | None] = contextvars.ContextVar("coach_workspace", default=None)
+STATE_SECONDS = 600  # an install begun is finished within 10 minutes or started again
+
+
+class ConfigProblem(ValueError):
+    """Multi-workspace mode asked for but not configured well enough to run."""
+
+
+class NoWorkspace(RuntimeError):
+    """A Slack call with no workspace in scope (multi-workspace mode): refused, never guessed."""
+
+
+class NotInstalled(RuntimeError):
+    """The workspace in scope has no bot token (never installed, or uninstalled)."""
+
+
+def multi_workspace(settings: Settings) -> bool:
+    """Bolt's rule: client id and secret and no single bot token."""
+    return settings.slack_bot_token is None and bool(settings.slack_client_id) and settings.slack_client_secret is not None
+
+
+def check_settings(settings: Settings) -> None:
+    """Raise ConfigProblem naming what multi-workspace mode still needs."""
+    missing = [name for name, value in (("SLACK_SIGNING_SECRET", settings.slack_signing_secret),
+                                        ("COACH_TOKEN_KEY", settings.coach_token_key)) if value is None]
+    if missing:
+        raise ConfigProblem("multi-workspace mode (SLACK_CLIENT_ID and SLACK_CLIENT_SECRET) also needs "
+                            + " and ".join(missing))
+    TokenCipher.from_settings(settings)  # a malformed key fails at start, not at the first install
+
+
+# ------------------------------------------------------------------------------------ encryption
+class TokenCipher:
+    """Fernet (AES-128-CBC + HMAC-SHA256) over tokens; several keys, newest first, for key rotation."""
+
+    PREFIX = "fernet:"
+
+    def __init__(self, keys: list[str]):
+        if not keys:
+            raise ConfigProblem("COACH_TOKEN_KEY is empty")
+        try:
+            self._fernet = MultiFernet([Fernet(key.encode()) for key in keys])
+        except (ValueError, TypeError):
+            raise ConfigProblem("COACH_TOKEN_KEY must be Fernet keys (32 url-safe base64 bytes each), "
+                                "comma-separated: `coach config token-key` makes one") from None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "TokenCipher":
+        raw = settings.coach_token_key.get_secret_value() if settings.coach_token_key else ""
+        return cls([part.strip() for part in raw.split(",") if part.strip()])
+
+    def seal(self, value: str | None) -> str | None:
+        if value is None or value.startswith(self.PREFIX):
+            return value
+        return self.PREFIX + self._fernet.encrypt(value.encode()).decode()
+
+    def open(self, value: str | None) -> str | None:
+        """The token; a value without the prefix is refused (a token stored in clear is not used)."""
+        if value is None:
+            return None
+        if not value.startswith(self.PREFIX):
+            log.error("token stored unencrypted: ignored")
+            return None
+        try:
+            return self._fernet.decrypt(value[len(self.PREFIX):].encode()).decode()
+        except InvalidToken:
+            log.error("token does not decrypt with COACH_TOKEN_KEY: ignored")
+            return None
+
+
+class EncryptedInstallationStore(SQLAlchemyInstallationStore):
+    """slack-sdk's SQLAlchemy installation store; bot/user access and refresh tokens sealed before every
+    write and opened after every read, so the database and its backups never hold a usable token."""
+
+    TOKENS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
+
+    def __init__(self, client_id: str, engine: "Engine", cipher: TokenCipher):
+        super().__init__(client_id=client_id, engine=engine, logger=get_logger("slack.installations"))
+        self.cipher = cipher
+
+    def _sealed(self, item: Any) -> Any:
+        sealed = copy.copy(item)
+        for name in self.TOKENS:
+            if hasattr(sealed, name):
+                setattr(sealed, name, self.cipher.seal(getattr(sealed, name)))
+        return sealed
+
+    def _opened(self, item: Any) -> Any:
+        for name in self.TOKENS:
+            if hasattr(item, name):
+                setattr(item, name, self.cipher.open(getattr(item, name)))
+        return item
+
+    def save(self, installation: Installation) -> None:
+        super().save(self._sealed(installation))  # its save_bot() gets sealed tokens: not sealed twice
+
+    def save_bot(self, bot: Bot) -> None:
+        super().save_bot(self._sealed(bot))
+
+    def build_installation_entity(self, row: Any) -> Installation:  # type: ignore[override]
+        return self._opened(SQLAlchemyInstallationStore.build_installation_entity(row))
+
+    def build_bot_entity(self, row: Any) -> Bot:  # type: ignore[override]
+        return self._opened(SQLAlchemyInstallationStore.build_bot_entity(row))
+
+    def count_bots(self) -> int:
+        """Installed workspaces with a bot token (readiness: the store answers)."""
+        from sqlalchemy import func, select
+
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(func.count()).select_from(self.bots)
+                                          .where(self.bots.c.client_id == self.client_id)).scalar() or 0)
+
+
+def database_engine(store: Any, settings: Settings) -> "Engine":
+    """The incident store's writer engine (same pool, SQLite pragmas and busy timeout); a new one otherwise."""
+    engine = getattr(store, "_writer", None)
+    if engine is not None:
+        return engine
+    from sqlalchemy import create_engine
+
+    return create_engine(settings.coach_database_url, pool_pre_ping=True)
+
+
+def build_oauth_settings(settings: Settings, installation_store: EncryptedInstallationStore,
+                         engine: "Engine") -> "OAuthSettings":
+    """Bolt's OAuthSettings: the stores on our database, the manifest's scopes, token rotation on."""
+    from slack_bolt.oauth.oauth_settings import OAuthSettings
+
+    return OAuthSettings(
+        client_id=settings.slack_client_id,
+        client_secret=settings.slack_client_secret.get_secret_value() if settings.slack_client_secret else None,
+        scopes=settings.slack_scopes,
+        user_scopes=[],
+        redirect_uri=settings.slack_redirect_uri,
+        installation_store=installation_store,
+        installation_store_bot_only=True,
+        state_store=SQLAlchemyOAuthStateStore(expiration_seconds=STATE_SECONDS, engine=engine,
+                                              logger=get_logger("slack.oauth_state")),
+        state_expiration_seconds=STATE_SECONDS,
+        token_rotation_expiration_minutes=120,
+    )
+
+
+# ------------------------------------------------------------------------------------ workspace scope
+@contextmanager
+def in_workspace(team_id: str | None) -> Iterator[None]:
+    """Calls inside go to `team_id`'s Slack with its own token."""
+    token = CURRENT_WORKSPACE.set(team_id or None)
+    try:
+        yield
+    finally:
+        CURRENT_WORKSPACE.reset(token)
+
+
+def current_workspace() -> str:
+    team = CURRENT_WORKSPACE.get()
+    if not team:
+        raise NoWorkspace("no workspace in scope for this Slack call")
+    return team
+
+
+@dataclass
+class _Entry:
+    client: WebClient
+    roles: Any
+    token: str
+    checked_at: float
+
+
+class Workspaces:
+    """Per installed workspace: a WebClient with its bot token and a RoleResolver (its own identity and
+    user cache: 'customer' is relative to the installing workspace). Entries are re-read from the store
+    every `ttl` seconds, so an uninstall or a token rotation done by another worker is seen within it."""
+
+    def __init__(self, store: EncryptedInstallationStore, settings: Settings,
+                 make_client: Callable[[str], WebClient], ttl: float = 30.0):
+        self.store, self.settings, self.make_client, self.ttl = store, settings, make_client, ttl
+        secret = settings.slack_client_secret.get_secret_value() if settings.slack_client_secret else ""
+        self.rotator = TokenRotator(client_id=settings.slack_client_id or "", client_secret=secret,
+                                    client=make_client(""))
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+
+    def _bot(self, team_id: str) -> Bot | None:
+        bot = self.store.find_bot(enterprise_id=None, team_id=team_id)
+        if bot is not None and bot.bot_refresh_token:
+            rotated = self.rotator.perform_bot_token_rotation(bot=bot, minutes_before_expiration=120)
+            if rotated is not None:
+                self.store.save_bot(rotated)
+                log.info("bot token rotated", extra={"team": team_id})
+                bot = rotated
+        return bot
+
+    def entry(self, team_id: str) -> _Entry:
+        from bot.slack import metrics
+        from bot.slack.roles import RoleResolver
+
+        now = time.monotonic()
+        with self._lock:
+            cached = self._entries.get(team_id)
+        if cached is not None and now - cached.checked_at < self.ttl:
+            return cached
+        bot = self._bot(team_id)
+        if bot is None or not bot.bot_token:
+            self.forget(team_id)
+            raise NotInstalled(team_id)
+        with self._lock:
+            cached = self._entries.get(team_id)
+            if cached is not None and cached.token == bot.bot_token:
+                cached.checked_at = now
+                return cached
+            client = metrics.instrument_client(self.make_client(bot.bot_token))
+            entry = _Entry(client, RoleResolver(client, self.settings), bot.bot_token, now)
+            self._entries[team_id] = entry
+            return entry
+
+    def forget(self, team_id: str | None) -> None:
+        with self._lock:
+            self._entries.pop(team_id or "", None)
+
+
+class WorkspaceClient:
+    """Stands where the single WebClient stood (`services.client`): each attribute is the current
+    workspace's client's. Raises NoWorkspace outside a workspace scope and NotInstalled for a workspace
+    without a token."""
+
+    def __init__(self, workspaces: Workspaces, base: WebClient):
+        self._workspaces, self._base = workspaces, base
+
+    @property
+    def base_url(self) -> str:
+        return self._base.base_url
+
+    @property
+    def token(self) -> str | None:
+        team = CURRENT_WORKSPACE.get()
+        return self._workspaces.entry(team).token if team else None
+
+    def check(self) -> str | None:
+        """Readiness in multi-workspace mode: the installation store answers (tokens are per workspace)."""
+        count = self._workspaces.store.count_bots()
+        return None if count >= 0 else "installation store"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._workspaces.entry(current_workspace()).client, name)
+
+
+class WorkspaceRoles:
+    """Stands where the single RoleResolver stood (`services.roles`): the current workspace's resolver."""
+
+    def __init__(self, workspaces: Workspaces):
+        self._workspaces = workspaces
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._workspaces.entry(current_workspace()).roles, name)
+
+
+class ContextExecutor(Executor):
+    """An executor that runs each task in a copy of the submitter's context variables (the workspace):
+    Bolt's listener pool, whose tasks are submitted from the request thread after our middleware ran."""
+
+    def __init__(self, inner: Executor):
+        self.inner = inner
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        return self.inner.submit(contextvars.copy_context().run, fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def carry_workspace(executor: Any) -> None:
+    """Tasks handed to `executor.submit` (the inference pool) keep the submitter's workspace."""
+    submit = executor.submit
+
+    def submit_in_context(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        team = CURRENT_WORKSPACE.get()
+        if team is None:
+            return submit(fn, *args, **kwargs)
+
+        def scoped(*a: Any, **kw: Any) -> Any:
+            with in_workspace(team):
+                return fn(*a, **kw)
+
+        scoped.__name__ = getattr(fn, "__name__", "task")
+        return submit(scoped, *args, **kwargs)
+
+    executor.submit = submit_in_context
+
+
+def scope_inbox(worker: Any) -> None:
+    """The inbox worker's items run in their workspace: the event's (`payload["workspace"]`), or for a
+    queued card the workspace in scope when it was queued (recorded on `accept`)."""
+    accept = worker.accept
+
+    def accept_in_workspace(event_id: str, kind: str, payload: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        team = CURRENT_WORKSPACE.get()
+        if team and not payload.get("workspace"):
+            payload = {**payload, "workspace": team}
+        return accept(event_id, kind, payload, *args, **kwargs)
+
+    worker.accept = accept_in_workspace
+    for kind, handler in list(worker.handlers.items()):
+        worker.handle(kind, _scoped_handler(handler))
+
+
+def _scoped_handler(handler: Callable[[Any], None]) -> Callable[[Any], None]:
+    def run(entry: Any) -> None:
+        with in_workspace((entry.payload or {}).get("workspace")):
+            handler(entry)
+
+    return run
+
+
+# ------------------------------------------------------------------------------------ uninstall
+def register_uninstall(bolt: "App", store: EncryptedInstallationStore, workspaces: Workspaces) -> None:
+    """app_uninstalled: every token of the workspace deleted; tokens_revoked: the revoked ones.
+    Incidents stay (their text is blanked by COACH_TEXT_RETENTION_DAYS like any other)."""
+
+    @bolt.event("app_uninstalled")
+    def on_app_uninstalled(context: Any) -> None:
+        store.delete_all(enterprise_id=context.enterprise_id, team_id=context.team_id)
+        workspaces.forget(context.team_id)
+        log.info("app uninstalled: tokens deleted", extra={"team": context.team_id})
+
+    @bolt.event("tokens_revoked")
+    def on_tokens_revoked(event: dict, context: Any) -> None:
+        tokens = event.get("tokens") or {}
+        for user_id in tokens.get("oauth") or []:
+            store.delete_installation(enterprise_id=context.enterprise_id, team_id=context.team_id, user_id=user_id)
+        if tokens.get("bot"):
+            store.delete_bot(enterprise_id=context.enterprise_id, team_id=context.team_id)
+            workspaces.forget(context.team_id)
+        log.info("tokens revoked: deleted", extra={"team": context.team_id, "bot": bool(tokens.get("bot")),
+                                                   "users": len(tokens.get("oauth") or [])})
