@@ -1,6 +1,8 @@
 """Boundary types of the engine: what goes into the planner and the plan that comes out."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.labels import Language, Role, Severity
@@ -26,6 +28,37 @@ class ThreadMessage(BaseModel):
     has_files: bool = False
 
 
+class PastIncident(BaseModel):
+    """An earlier incident of the same customer (found by their pseudonym), as the next agent needs it."""
+
+    opened_at: datetime
+    complaint: str
+    severity: Severity
+    status: str = Field(description="open | resolved")
+    tone_first: str
+    tone_last: str
+    given: list[str] = Field(default_factory=list, description="compensation approved or given, e.g. \"'Free express "
+                                                                 "re-shipment' (15 USD): given\"")
+    flags: list[str] = Field(default_factory=list, description="the internal follow-up's notes (stored redacted)")
+    resolved: str | None = Field(None, description="who resolved it and when")
+
+
+class CustomerMemory(BaseModel):
+    """What the coach knows of this customer from earlier threads, so they never tell the story twice."""
+
+    incidents: list[PastIncident] = Field(default_factory=list, description="most recent first; this thread excluded")
+    open_follow_ups: list[str] = Field(default_factory=list, description="follow-ups of those incidents not yet done")
+
+    @property
+    def flags(self) -> list[str]:
+        return [flag for incident in self.incidents for flag in incident.flags]
+
+    @property
+    def last_given(self) -> str | None:
+        """What was given the last time anything was (most recent incident first)."""
+        return next((incident.given[-1] for incident in self.incidents if incident.given), None)
+
+
 class CustomerProfile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -35,6 +68,7 @@ class CustomerProfile(BaseModel):
     orders_per_year: float | None = Field(None, gt=0)
     years: float | None = Field(None, gt=0)
     previous_contacts: int = Field(0, ge=0, description="earlier complaints about this issue")
+    memory: CustomerMemory | None = Field(None, description="earlier incidents, flags, follow-ups (bot/coach/memory.py)")
 
 
 class CompensationSuggestion(BaseModel):
@@ -78,3 +112,4 @@ class RecoveryPlan(BaseModel):
     value_at_stake: ValueAtStake
     details_found: dict[str, str] = Field(default_factory=dict)
     product: str | None = Field(None, description="the playbook catalogue's id of the product named, never an order number")
+    customer_memory: CustomerMemory | None = Field(None, description="the customer's history, when it was looked up")

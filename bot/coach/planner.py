@@ -113,6 +113,15 @@ def plan_recovery(
     why: list[str] = []
 
     stake = _value_at_stake(playbook, customer)
+    memory = customer.memory
+    if memory is not None and memory.incidents:
+        latest = memory.incidents[0]
+        why.append(
+            f"Returning customer: {len(memory.incidents)} earlier incident(s), the latest {latest.complaint.replace('_', ' ')} "
+            f"on {latest.opened_at:%Y-%m-%d} ({latest.status})"
+            + (f"; last given {memory.last_given}" if memory.last_given else "")
+            + ". Show you know it: they should never have to tell the story twice."
+        )
     repeat = customer.previous_contacts > 0 or mentions_repeat_contact(customer_texts)
     churn = mentions_churn_threat(customer_texts)
     effective_tone, effective_complaint = effective_labels(classification)
@@ -148,6 +157,7 @@ def plan_recovery(
             value_at_stake=stake,
             details_found=details,
             product=named[0] if named else None,
+            customer_memory=memory,
         )
 
     nothing_to_fix = path == "nothing_to_fix"
@@ -210,4 +220,5 @@ def plan_recovery(
         value_at_stake=stake,
         details_found=details,
         product=named[0] if named else None,
+        customer_memory=memory,
     )

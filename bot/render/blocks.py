@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from bot.coach.models import CompensationSuggestion, Prediction, RecoveryPlan
+from bot.coach.models import CompensationSuggestion, CustomerMemory, Prediction, RecoveryPlan
 from bot.labels import COMPLAINTS, TONES
 
 SEND_APOLOGY = "coach_send_apology"
@@ -68,6 +68,38 @@ def _section(text: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
 
 
+def memory_line(memory: CustomerMemory) -> str:
+    """The customer's history in one line for the card (the full list is in `/recover`)."""
+    if not memory.incidents:
+        return ":bust_in_silhouette: *Customer memory:* first contact, no earlier incidents."
+    latest = memory.incidents[0]
+    parts = [f"{len(memory.incidents)} earlier incident{'s' if len(memory.incidents) > 1 else ''} "
+             f"(last {latest.opened_at:%b %d}: {latest.complaint.replace('_', ' ')}, {latest.severity}, {latest.status})"]
+    if memory.flags:
+        parts.append(f":triangular_flag_on_post: flagged: {memory.flags[0][:140]}")
+    if memory.open_follow_ups:
+        parts.append(f"{len(memory.open_follow_ups)} open follow-up{'s' if len(memory.open_follow_ups) > 1 else ''}")
+    if memory.last_given:
+        parts.append(f"last given: {memory.last_given}")
+    return ":card_index_dividers: *Customer memory:* " + " · ".join(parts)
+
+
+def memory_blocks(memory: CustomerMemory) -> list[Block]:
+    """Everything the memory holds, for `/recover`: each earlier incident with its notes, and open follow-ups."""
+    if not memory.incidents:
+        return [_section("*Customer memory*\nFirst contact: no earlier incidents.")]
+    lines = []
+    for incident in memory.incidents:
+        head = (f"• {incident.opened_at:%Y-%m-%d %H:%M} UTC — {incident.complaint.replace('_', ' ')}, {incident.severity}, "
+                f"tone {incident.tone_first} → {incident.tone_last}, {incident.status}")
+        notes = ([f"    flagged: {flag}" for flag in incident.flags] + [f"    given: {what}" for what in incident.given]
+                 + ([f"    resolved by {incident.resolved}"] if incident.resolved else []))
+        lines.append("\n".join([head, *notes]))
+    if memory.open_follow_ups:
+        lines.append("*Open follow-ups*\n" + "\n".join(f"• {item}" for item in memory.open_follow_ups))
+    return [_section("*Customer memory*\n" + "\n".join(lines))]
+
+
 def card_text(plan: RecoveryPlan) -> str:
     """Notification fallback: labels only, never the customer's words."""
     return (f"Recovery coach: {plan.tone.label} · {plan.complaint.label.replace('_', ' ')} · "
@@ -83,6 +115,8 @@ def coaching_card(plan: RecoveryPlan, ctx: CardContext, full: bool = False) -> l
             f"*Tone:* {_pred(plan.tone)}  ·  *Complaint:* {_pred(plan.complaint)}  ·  "
             f"*Severity:* {plan.severity}  ·  *Language:* {plan.language}")}]},
     ]
+    if plan.customer_memory is not None:  # so the customer never has to tell the story twice
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": memory_line(plan.customer_memory)[:3000]}]})
     if plan.churn_risk:  # the seeds: count what a lost customer costs, so it leads the card
         blocks.append(_section(
             f":warning: *Churn risk — the customer says they may leave.* "
@@ -104,6 +138,8 @@ def coaching_card(plan: RecoveryPlan, ctx: CardContext, full: bool = False) -> l
             f"{_money(stake.lifetime_margin, stake.currency)} margin" + (" — *high-value customer*" if stake.high_value else "")))
     if plan.follow_up:
         blocks.append(_section("*Follow-ups*\n" + "\n".join(f"• `{f.when}` {f.action}" for f in plan.follow_up)))
+    if full and plan.customer_memory is not None:
+        blocks += memory_blocks(plan.customer_memory)
     if full and plan.why:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "\n".join(f"• {w}" for w in plan.why)[:3000]}]})
     blocks.append({"type": "actions", "block_id": "coach_actions", "elements": _buttons(plan, ctx)})

@@ -44,6 +44,11 @@ def render_card(plan: RecoveryPlan) -> Panel:
         body.add_row("Above you", f"{c.offer} ({c.value:g} {c.currency}, a {c.authority} can approve)")
     body.add_row("At stake", f"{stake.lifetime_revenue:,.0f} {stake.currency} lifetime revenue"
                  + (" (high-value customer)" if stake.high_value else ""))
+    if plan.customer_memory is not None:
+        memory = plan.customer_memory
+        body.add_row("History", f"{len(memory.incidents)} earlier incident(s)"
+                     + (f", flagged: {memory.flags[0]}" if memory.flags else "")
+                     + (f", last given {memory.last_given}" if memory.last_given else ""))
     for item in plan.follow_up:
         body.add_row(f"Follow-up {item.when}", item.action)
     why = Text("\n".join(f"• {reason}" for reason in plan.why), style="dim")

@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 
 from slack_bolt import App, BoltContext
 
-from bot.coach.models import CustomerProfile, RecoveryPlan, ThreadMessage
+from bot.coach.memory import load_profile
+from bot.coach.models import RecoveryPlan, ThreadMessage
 from bot.labels import Role
 from bot.render.blocks import CardContext, card_text, coaching_card
 from bot.slack.alerts import send_alerts
@@ -112,9 +113,7 @@ def coach_customer_message(services, event: dict, workspace: str) -> int:
     previous = services.store.incident_for_thread(workspace, channel, thread_ts)
     thread = thread_history(services, channel, thread_ts, ts) if thread_ts != ts else []
     classification = services.engine.classify(text)
-    history = services.store.customer_history(workspace, customer, limit=5)
-    profile = CustomerProfile(customer_id=customer,
-                              previous_contacts=sum(1 for i in history if i.thread_ts != thread_ts))
+    profile = load_profile(services.store, workspace, customer, thread_ts, services.now())  # with the customer's memory
     members = channel_members(services, channel)
     agents = [m for m in members if m != customer and services.roles.is_agent(m)]
 

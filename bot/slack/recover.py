@@ -19,7 +19,8 @@ from urllib.parse import urlparse
 
 from slack_bolt import Ack, App, Respond
 
-from bot.coach.models import CustomerProfile, ThreadMessage
+from bot.coach.memory import load_profile
+from bot.coach.models import ThreadMessage
 from bot.playbook import MAX_PLAYBOOK_BYTES, Playbook, PlaybookError, decode_playbook
 from bot.render import blocks as ui
 from bot.slack.logging import get_logger
@@ -129,8 +130,9 @@ def full_plan(services, respond: Respond, user: str, workspace: str, channel: st
     earlier = [ThreadMessage(text=m["text"], from_customer=m in customer_msgs, has_files=bool(m.get("files")))
                for m in messages if float(m["ts"]) < float(chosen["ts"])]
     classification = services.engine.classify(chosen["text"])
-    plan = services.engine.suggest(chosen["text"], earlier, CustomerProfile(customer_id=chosen["user"]),
-                                   services.roles.authority(user), bool(chosen.get("files")), classification)
+    profile = load_profile(services.store, workspace, chosen["user"], thread_ts, services.now())  # memory in full below
+    plan = services.engine.suggest(chosen["text"], earlier, profile, services.roles.authority(user),
+                                   bool(chosen.get("files")), classification)
     incident = services.store.incident_for_thread(workspace, channel, thread_ts)
     if incident is not None:
         incident_id = incident.id

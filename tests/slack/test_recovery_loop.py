@@ -140,3 +140,32 @@ def test_incident_product_comes_from_the_catalogue_and_the_order_number_is_a_ref
     card_for(bot.fake, AGENT, count=2)
     assert _wait(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, unnamed["ts"]))
     assert _incident_columns(bot.services.store, unnamed["ts"]) == (None, "order 55120")
+
+
+# ---------------------------------------------------------------------------- item 1: customer memory
+def test_a_returning_customers_card_shows_the_history(bot):
+    from tests.slack.conftest import SUPERVISOR
+
+    first, _ = bot.driver.message(CUSTOMER, "My parcel is still not here", CHANNEL)
+    card = card_for(bot.fake, AGENT)
+    assert "first contact" in _card_text(card)
+    bot.driver.click(AGENT, buttons(card.args)["coach_offer"], CHANNEL)
+    bot.fake.wait_for("response_url", where=lambda c: "Offer recorded" in (c.args.get("text") or ""))
+    bot.driver.click(AGENT, buttons(card.args)["coach_resolved"], CHANNEL)
+    bot.fake.wait_for("response_url", where=lambda c: "resolved" in (c.args.get("text") or ""))
+
+    second, _ = bot.driver.message(CUSTOMER, "I was charged twice for order 12345", CHANNEL)  # a new thread
+    card = card_for(bot.fake, AGENT, count=2)
+    assert card.args["thread_ts"] == second["ts"]
+    line = next(b for b in json.loads(json.dumps(card.args["blocks"])) if "Customer memory" in json.dumps(b))
+    text = json.dumps(line, ensure_ascii=False)
+    assert "1 earlier incident" in text and "delivery" in text and "resolved" in text
+    assert "flagged" in text and "open follow-up" in text and "last given: 'Free express re-shipment'" in text
+
+    link = f"<https://ours.slack.com/archives/{CHANNEL}/p{second['ts'].replace('.', '')}>"
+    bot.driver.command(SUPERVISOR, link, CHANNEL)
+    full = bot.fake.wait_for("response_url", where=lambda c: "Recovery coach" in (c.args.get("text") or ""))[-1]
+    full_text = full.blocks_text()
+    assert "Customer memory" in full_text and "tone frustrated → frustrated, resolved" in full_text
+    assert "given: 'Free express re-shipment' (15 USD)" in full_text and "Open follow-ups" in full_text
+    assert "Returning customer: 1 earlier incident" in full_text
