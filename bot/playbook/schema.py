@@ -199,6 +199,13 @@ class SeverityRules(Strict):
         return value
 
 
+class ApprovalRules(Strict):
+    """How a request for an offer above the agent's authority is handled (every eligible approver is asked)."""
+
+    fallback_after_minutes: float = Field(
+        15, gt=0, le=1440, description="no decision by then: the agent is told to give what is theirs meanwhile")
+
+
 class FollowUpPlan(Strict):
     default: list[FollowUpStep] = Field(min_length=1, max_length=20)
     by_complaint: dict[Complaint, Annotated[list[FollowUpStep], Field(max_length=20)]] = Field(default_factory=dict)
@@ -224,6 +231,7 @@ class Playbook(Strict):
     compensation: dict[Complaint, Annotated[list[CompensationOption], Field(max_length=20)]]
     follow_up: FollowUpPlan
     abusive: AbusivePath
+    approvals: ApprovalRules = Field(default_factory=ApprovalRules)
     products: Annotated[list[Product], Field(max_length=2000)] = Field(
         default_factory=list, description="the catalogue: an incident's product is one of these, or none")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bot.coach.models import CompensationSuggestion, CustomerMemory, Prediction, RecoveryPlan
@@ -152,12 +153,16 @@ def _buttons(plan: RecoveryPlan, ctx: CardContext) -> list[Block]:
          "text": {"type": "plain_text", "text": "Send boundary" if plan.abusive else "Send apology"},
          "value": ctx.value(text=plan.apology)},
     ]
+    own = plan.compensation if plan.compensation and not plan.compensation.needs_approval else None
     for action_id, option in ((OFFER, plan.compensation), (OFFER_ABOVE, plan.compensation_above)):
         if option is None:
             continue
         label = "Offer compensation" if not option.needs_approval else f"Ask {option.authority} approval"
+        extra: dict[str, Any] = {"o": option.model_dump()}
+        if option.needs_approval and own is not None:  # what the agent may give meanwhile (the fallback)
+            extra["f"] = own.offer
         buttons.append({"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": label},
-                        "value": ctx.value(o=option.model_dump())})
+                        "value": ctx.value(**extra)})
     buttons.append({"type": "button", "action_id": WRONG_LABEL, "text": {"type": "plain_text", "text": "Wrong tone/type"},
                     "value": ctx.value(tone=plan.tone.label, complaint=plan.complaint.label)})
     buttons.append({"type": "button", "action_id": RESOLVED, "text": {"type": "plain_text", "text": "Resolved"},
@@ -166,12 +171,23 @@ def _buttons(plan: RecoveryPlan, ctx: CardContext) -> list[Block]:
 
 
 def approval_request(agent: str, option: CompensationSuggestion, ctx: CardContext, compensation_id: int,
-                     permalink: str | None) -> list[Block]:
+                     permalink: str | None, refs: list[list[str]] | None = None, asked: list[str] | None = None,
+                     fallback: str | None = None) -> list[Block]:
+    """The DM each eligible approver gets. `refs` ([channel, ts] of every approver's copy) ride in the buttons so
+    that whoever decides first updates all copies; the option's customer words are left out if the value is full."""
     where = f"<{permalink}|the thread>" if permalink else f"<#{ctx.channel}>"
-    value = ctx.value(k=compensation_id, a=agent, o=option.model_dump())
+    data: dict[str, Any] = {"k": compensation_id, "a": agent, "o": option.model_dump(), "r": refs or []}
+    if fallback:
+        data["f"] = fallback
+    value = ctx.value(**data)
+    if len(value) > MAX_VALUE:
+        data["o"] = option.model_dump(exclude={"customer_text"})
+        value = ctx.value(**data)
+    others = [u for u in (asked or []) if u]
+    who = f" Also asked: {', '.join(f'<@{u}>' for u in others)}; the first answer decides." if len(others) > 1 else ""
     return [
         _section(f":raised_hand: <@{agent}> asks to offer *{option.offer}* "
-                 f"({_money(option.value, option.currency)}; needs a {option.authority}) in {where}."),
+                 f"({_money(option.value, option.currency)}; needs a {option.authority}) in {where}.{who}"),
         {"type": "actions", "block_id": "coach_approval", "elements": [
             {"type": "button", "action_id": APPROVE, "style": "primary", "text": {"type": "plain_text", "text": "Approve"},
              "value": value},
@@ -181,9 +197,13 @@ def approval_request(agent: str, option: CompensationSuggestion, ctx: CardContex
     ]
 
 
-def approval_decided(agent: str, option: CompensationSuggestion, approver: str, approved: bool) -> list[Block]:
+def approval_decided(agent: str, option: CompensationSuggestion, approver: str, approved: bool,
+                     at: datetime | None = None) -> list[Block]:
+    """What every approver's copy becomes once someone decided: final, with who and when."""
     verdict = ":white_check_mark: Approved" if approved else ":no_entry: Denied"
-    return [_section(f"{verdict} by <@{approver}>: *{option.offer}* for <@{agent}>'s customer.")]
+    when = f" at {at:%Y-%m-%d %H:%M} UTC" if at else ""
+    return [_section(f"{verdict} by <@{approver}>{when}: *{option.offer}* for <@{agent}>'s customer. "
+                     "This decision is final.")]
 
 
 def _options(labels: tuple[str, ...]) -> list[Block]:

@@ -7,6 +7,8 @@ an agent chose to send with *Send apology*.
 from __future__ import annotations
 
 import re
+import threading
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -70,6 +72,8 @@ def approvers_for(services, authority: str, exclude: str) -> list[str]:
 
 
 def offer(services, ack: Ack, body: dict, action: dict, respond: Respond) -> None:
+    """Within the agent's authority the offer is given (and counts in stats); above it, every eligible approver
+    is asked at once, and a fallback tells the agent what to give meanwhile if nobody answers in time."""
     ack()
     ctx, data = ui.parse_value(action["value"])
     option = CompensationSuggestion.model_validate(data["o"])
@@ -77,52 +81,168 @@ def offer(services, ack: Ack, body: dict, action: dict, respond: Respond) -> Non
     own = services.roles.authority(agent)
     if ROLES.index(option.authority) <= ROLES.index(own):
         services.store.record_compensation(ctx.incident_id, option.id, option.offer, option.value, option.currency,
-                                           "offered", by_user=agent)
-        tell(services, body, respond, f":white_check_mark: Offer recorded: *{option.offer}*. Tell the customer now.")
+                                           "given", by_user=agent)
+        say = f"\n_Tell the customer:_ {option.customer_text}" if option.customer_text else " Tell the customer now."
+        tell(services, body, respond, f":white_check_mark: Offer recorded as given: *{option.offer}*.{say}")
         return
     approvers = approvers_for(services, option.authority, exclude=agent)
     if not approvers:
         tell(services, body, respond, f":warning: This needs a {option.authority}, and none is configured "
                                       "(COACH_SUPERVISORS / COACH_LEADS).")
         return
-    approver = approvers[0]
     compensation_id = services.store.record_compensation(
-        ctx.incident_id, option.id, option.offer, option.value, option.currency, "pending_approval",
-        by_user=agent, approver=approver)
+        ctx.incident_id, option.id, option.offer, option.value, option.currency, "pending_approval", by_user=agent)
     link = safe_call("chat.getPermalink", services.client.chat_getPermalink, channel=ctx.channel, message_ts=ctx.message_ts)
-    dm = services.dm_channel(approver)
-    posted = dm and safe_call("chat.postMessage", services.client.chat_postMessage, channel=dm,
-                              text=f"Approval needed: {option.offer}",
-                              blocks=ui.approval_request(agent, option, ctx, compensation_id,
-                                                         link.get("permalink") if link else None))
-    if posted:
-        tell(services, body, respond, f":hourglass_flowing_sand: Asked <@{approver}> to approve *{option.offer}*. "
-                                      "You'll hear back here.")
+    permalink = link.get("permalink") if link else None
+    fallback = data.get("f")
+    refs: list[list[str]] = []
+    reached: list[str] = []
+    for approver in approvers[:MAX_APPROVERS]:
+        dm = services.dm_channel(approver)
+        posted = dm and safe_call("chat.postMessage", services.client.chat_postMessage, channel=dm,
+                                  text=f"Approval needed: {option.offer}",
+                                  blocks=ui.approval_request(agent, option, ctx, compensation_id, permalink,
+                                                             asked=approvers, fallback=fallback))
+        if posted:
+            refs.append([dm, posted["ts"]])
+            reached.append(approver)
+    if len(refs) > 1:  # every copy learns where the others are, so the first decision updates them all
+        for dm, ts in refs:
+            safe_call("chat.update", services.client.chat_update, channel=dm, ts=ts,
+                      text=f"Approval needed: {option.offer}",
+                      blocks=ui.approval_request(agent, option, ctx, compensation_id, permalink, refs=refs,
+                                                 asked=approvers, fallback=fallback))
+    minutes = services.engine.playbook.approvals.fallback_after_minutes
+    if refs:
+        names = ", ".join(f"<@{u}>" for u in reached)
+        tell(services, body, respond, f":hourglass_flowing_sand: Asked {names} to approve *{option.offer}*; the first "
+                                      f"answer decides and you'll hear back here (or in {minutes:g} min what to do meanwhile).")
+        schedule_fallback(services, compensation_id, ctx, agent, option, fallback, minutes)
     else:
-        tell(services, body, respond, f":warning: Could not reach <@{approver}>; ask them directly.")
+        tell(services, body, respond, ":warning: Could not reach any approver; ask a lead or supervisor directly.")
     log.info("approval requested", extra={"incident": ctx.incident_id, "compensation": compensation_id,
-                                            "approver": approver, "agent": agent})
+                                            "approvers": len(approvers), "reached": len(refs), "agent": agent})
+
+
+MAX_APPROVERS = 20                       # their message refs ride in the buttons' value (2,000 characters)
+_fallbacks: dict[int, threading.Timer] = {}
+_fallbacks_lock = threading.Lock()
+
+
+def schedule_fallback(services, compensation_id: int, ctx: ui.CardContext, agent: str, option: CompensationSuggestion,
+                      own: str | None, minutes: float) -> None:
+    """After `minutes` with no decision, tell the agent to go ahead with what is theirs; the request stays open.
+
+    An in-process timer: a decision on this worker cancels it, and on any worker it finds the decision in the
+    database and says nothing. A restart loses the reminder, never a decision.
+    """
+    def fire() -> None:
+        with _fallbacks_lock:
+            _fallbacks.pop(compensation_id, None)
+        try:
+            from bot.storage.stats import compensation_decision
+
+            decision = compensation_decision(services.store, compensation_id)
+            if decision is None or decision.state != "pending_approval":
+                return
+            meanwhile = f"give what is yours now: *{own}*" if own else "give what is yours to give now"
+            safe_call("chat.postEphemeral", services.client.chat_postEphemeral, channel=ctx.channel, user=agent,
+                      thread_ts=ctx.thread_ts,
+                      text=f":alarm_clock: No one has decided *{option.offer}* in {minutes:g} min. Don't keep the "
+                           f"customer waiting: {meanwhile}. The request stays open; you'll hear when someone decides.")
+            log.info("approval fallback", extra={"compensation": compensation_id, "agent": agent})
+        except Exception as exc:  # a reminder must never take the worker down
+            log.warning("approval fallback failed", extra={"compensation": compensation_id, "error": type(exc).__name__})
+
+    timer = threading.Timer(minutes * 60.0, fire)
+    timer.daemon = True
+    with _fallbacks_lock:
+        _fallbacks[compensation_id] = timer
+    timer.start()
+
+
+def _cancel_fallback(compensation_id: int) -> None:
+    with _fallbacks_lock:
+        timer = _fallbacks.pop(compensation_id, None)
+    if timer is not None:
+        timer.cancel()
 
 
 def decide(services, ack: Ack, body: dict, action: dict, respond: Respond) -> None:
+    """Approve or Deny, once: the first eligible answer wins, every approver's copy shows it, a later click
+    (another approver, or Deny after Approve) is told who decided and when and changes nothing."""
     ack()
     ctx, data = ui.parse_value(action["value"])
     option = CompensationSuggestion.model_validate(data["o"])
     approver, agent, approved = body["user"]["id"], data["a"], action["action_id"] == ui.APPROVE
+    compensation_id = int(data["k"])
     if ROLES.index(services.roles.authority(approver)) < ROLES.index(option.authority):
         tell(services, body, respond, f"Only a {option.authority} can decide this one.")
         return
-    services.store.update_compensation(int(data["k"]), "approved" if approved else "denied", by_user=approver)
-    message = body.get("message") or {}
-    channel = (body.get("channel") or {}).get("id")
-    if channel and message.get("ts"):
-        safe_call("chat.update", services.client.chat_update, channel=channel, ts=message["ts"],
-                  text="Approved" if approved else "Denied",
-                  blocks=ui.approval_decided(agent, option, approver, approved))
+    from bot.storage.stats import compensation_decision
+
+    copies = [tuple(ref) for ref in data.get("r") or []]
+    message, channel = body.get("message") or {}, (body.get("channel") or {}).get("id")
+    if channel and message.get("ts") and (channel, message["ts"]) not in copies:
+        copies.append((channel, message["ts"]))
+    before = compensation_decision(services.store, compensation_id)
+    first = before is not None and not before.decided
+    if first:
+        try:
+            first = _claim_decision(services.store, compensation_id)
+        except Exception as exc:  # fail closed: a second decision is what must never happen
+            log.warning("decision not recorded: could not claim it", extra={"compensation": compensation_id,
+                                                                           "error": type(exc).__name__})
+            tell(services, body, respond, ":warning: I could not record the decision; please try again in a moment.")
+            return
+    if not first:
+        decided = compensation_decision(services.store, compensation_id)
+        if decided is not None and decided.decided:
+            verdict = "approved" if decided.state == "approved" else "denied"
+            tell(services, body, respond, f"Already {verdict} by <@{decided.by}> at {decided.at:%Y-%m-%d %H:%M} UTC; "
+                                          "that decision is final.")
+            _update_copies(services, copies, agent, option, decided.by, decided.state == "approved", decided.at)
+        else:
+            tell(services, body, respond, "Someone else is deciding this right now.")
+        log.info("decision already made", extra={"compensation": compensation_id, "clicked_by": approver})
+        return
+    state = "approved" if approved else "denied"
+    try:
+        services.store.update_compensation(compensation_id, state, by_user=approver)
+    except Exception:
+        _release_decision(services.store, compensation_id)
+        raise
+    _cancel_fallback(compensation_id)
+    at = services.now()
+    _update_copies(services, copies, agent, option, approver, approved, at)
     verdict = "approved — you may offer it now" if approved else "declined — offer what is yours to give"
+    say = f" _Tell the customer:_ {option.customer_text}" if approved and option.customer_text else ""
     safe_call("chat.postEphemeral", services.client.chat_postEphemeral, channel=ctx.channel, user=agent,
-              thread_ts=ctx.thread_ts, text=f"<@{approver}> {verdict}: *{option.offer}*.")
-    log.info("compensation decided", extra={"compensation": data["k"], "approved": approved, "approver": approver})
+              thread_ts=ctx.thread_ts, text=f"<@{approver}> {verdict}: *{option.offer}*.{say}")
+    log.info("compensation decided", extra={"compensation": compensation_id, "approved": approved, "approver": approver})
+
+
+def _claim_decision(store, compensation_id: int) -> bool:
+    """True for the one click that may decide, across replays and workers: a key that never expires (the
+    interaction keys of bot/storage/inbox.py where the store has them, else the event-id claim)."""
+    key = f"decision:{compensation_id}"
+    once = getattr(store, "once_keys", None)
+    return once.claim(key, None) if once is not None else store.claim_event(key)
+
+
+def _release_decision(store, compensation_id: int) -> None:
+    """The decision could not be stored: let the next click try (only interaction keys can be given back)."""
+    once = getattr(store, "once_keys", None)
+    if once is not None:
+        once.release(f"decision:{compensation_id}")
+
+
+def _update_copies(services, copies: list[tuple[str, ...]], agent: str, option: CompensationSuggestion, approver: str,
+                   approved: bool, at: datetime) -> None:
+    for channel, ts in copies:
+        safe_call("chat.update", services.client.chat_update, channel=channel, ts=ts,
+                  text="Approved" if approved else "Denied",
+                  blocks=ui.approval_decided(agent, option, approver, approved, at))
 
 
 def open_correction(services, ack: Ack, body: dict, action: dict) -> None:

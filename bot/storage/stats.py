@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from bot.storage.patterns import Pattern, find_patterns
-from bot.storage.records import IncidentRecord, hour_of_week_label, load_band, load_records
+from bot.storage.records import SPENT_STATES, IncidentRecord, hour_of_week_label, load_band, load_records
 from bot.storage.store import SqlStore
-from bot.storage.tables import to_utc
+from bot.storage.tables import Compensation, to_utc
 
 HOURS_OF_WEEK = 168
 LOAD_BAND_ORDER = ("0-2", "3-5", "6-10", "11+")
@@ -56,6 +56,8 @@ class Stats:
     recovery_by_apology: list[RecoveryRate]
     recovery_by_compensation: list[RecoveryRate]
     patterns: list[Pattern] = field(default_factory=list)
+    offers_given: int = 0                   # incidents with an offer given (by the agent, or approved)
+    offers_by_state: dict[str, int] = field(default_factory=dict)  # each incident's furthest compensation state
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -101,6 +103,8 @@ def stats_from_records(current: Sequence[IncidentRecord], previous: Sequence[Inc
         recovery_by_apology=_recovery(current, lambda r: "coached apology" if r.apology_used else "own words"),
         recovery_by_compensation=_recovery(current, lambda r: r.compensation),
         patterns=find_patterns(current),
+        offers_given=sum(1 for r in current if r.compensation_state in SPENT_STATES),
+        offers_by_state=_counts(r.compensation_state for r in current if r.compensation_state),
     )
 
 
@@ -144,3 +148,30 @@ def _recovery(records: Sequence[IncidentRecord], choice: Callable[[IncidentRecor
         rates.append(RecoveryRate(name, len(group), recovered, round(recovered / len(group), 3),
                                   round(sum(r.tone_shift for r in group) / len(group), 3)))
     return sorted(rates, key=lambda r: (-r.incidents, r.choice))
+
+
+@dataclass(frozen=True)
+class CompensationDecision:
+    """Where one compensation stands: who moved it last and when (an approval's decider and time)."""
+
+    id: int
+    state: str
+    offer: str
+    by: str
+    at: datetime
+
+    @property
+    def decided(self) -> bool:
+        return self.state in ("approved", "denied")
+
+
+def compensation_decision(store: SqlStore, compensation_id: int) -> CompensationDecision | None:
+    """Read one compensation's state: a second Approve/Deny click is answered with who decided and when.
+
+    Read-only; the decision itself is made once through `OnceKeys` and `Store.update_compensation`.
+    """
+    with store.read_session() as session:
+        row = session.get(Compensation, compensation_id)
+        if row is None:
+            return None
+        return CompensationDecision(row.id, row.state, row.offer, row.approver or row.updated_by, to_utc(row.updated_at))

@@ -41,7 +41,8 @@ def test_offer_within_authority_is_recorded(bot):
     _, card = _card(bot)
     bot.driver.click(AGENT, buttons(card.args)["coach_offer"], CHANNEL)
     bot.fake.wait_for("response_url", where=lambda c: "Offer recorded" in c.args.get("text", ""))
-    assert _compensation_states(bot.services.store) == [(json.loads(buttons(card.args)["coach_offer"]["value"])["o"]["id"], "offered")]
+    # given, not merely 'offered': it is the agent's to give, and it counts in the stats' compensation cost
+    assert _compensation_states(bot.services.store) == [(json.loads(buttons(card.args)["coach_offer"]["value"])["o"]["id"], "given")]
 
 
 def test_offer_above_authority_asks_a_supervisor_who_approves(bot):

@@ -169,3 +169,131 @@ def test_a_returning_customers_card_shows_the_history(bot):
     assert "Customer memory" in full_text and "tone frustrated → frustrated, resolved" in full_text
     assert "given: 'Free express re-shipment' (15 USD)" in full_text and "Open follow-ups" in full_text
     assert "Returning customer: 1 earlier incident" in full_text
+
+
+# ---------------------------------------------------------------------------- item 4: approvals that hold
+LEAD = "ULEAD"
+
+
+def _approval_bot(make_bot, fake, settings, tmp_path, minutes: float = 15):
+    """Leads and supervisors configured; the shipped playbook with its approval wait set to `minutes`."""
+    from tests.conftest import PLAYBOOK_PATH
+
+    fake.add_user(LEAD)
+    playbook = tmp_path / "playbook.yaml"
+    playbook.write_text(PLAYBOOK_PATH.read_text(encoding="utf-8").replace(
+        "fallback_after_minutes: 15", f"fallback_after_minutes: {minutes}"), encoding="utf-8")
+    return make_bot(settings_=settings.model_copy(update={"coach_leads": [LEAD], "coach_playbook": playbook}))
+
+
+def _ask_approval(bot):
+    """An angry double charge: the agent may give 10 USD credit; 25 USD needs a lead (leads and supervisors asked)."""
+    bot.driver.message(CUSTOMER, "I was charged twice for order 12345", CHANNEL)
+    card = card_for(bot.fake, AGENT)
+    above = buttons(card.args)["coach_offer_above"]
+    assert json.loads(above["value"])["o"]["authority"] == "lead"
+    bot.driver.click(AGENT, above, CHANNEL)
+    bot.fake.wait_for("response_url", where=lambda c: "Asked" in (c.args.get("text") or ""))
+    return {user: bot.fake.wait_for("chat.postMessage", channel=f"D{user}")[0] for user in (LEAD, SUPERVISOR_ID)}
+
+
+SUPERVISOR_ID = "USUP"
+
+
+def _states(store) -> list[tuple[str, str, str | None]]:
+    from sqlalchemy import select
+
+    from bot.storage.tables import Compensation
+
+    with store.read_session() as s:
+        return [(c.option_id, c.state, c.approver) for c in s.scalars(select(Compensation).order_by(Compensation.id))]
+
+
+def _copy_ts(bot, user: str) -> str:
+    """The ts of `user`'s copy of the request, from the places every copy's buttons carry."""
+    refs = json.loads(_latest_button(bot, user, "coach_approve")["value"])["r"]
+    return next(ts for channel, ts in refs if channel == f"D{user}")
+
+
+def _latest_button(bot, user: str, action_id: str) -> dict:
+    """The button as the approver last saw it (a stale client may still show it after the decision)."""
+    shown = bot.fake.calls_of("chat.postMessage", channel=f"D{user}") + bot.fake.calls_of("chat.update", channel=f"D{user}")
+    return [buttons(c.args)[action_id] for c in sorted(shown, key=lambda c: c.at) if action_id in buttons(c.args)][-1]
+
+
+def test_two_approvers_first_wins(make_bot, fake, settings, tmp_path):
+    bot = _approval_bot(make_bot, fake, settings, tmp_path)
+    requests = _ask_approval(bot)
+    asked = [c for c in bot.fake.calls_of("response_url") if "Asked" in (c.args.get("text") or "")][0].args["text"]
+    assert f"<@{LEAD}>" in asked and f"<@{SUPERVISOR_ID}>" in asked
+    _wait(lambda: len(bot.fake.calls_of("chat.update")) >= 2)  # each copy learns where the others are
+
+    lead_ts, sup_ts = _copy_ts(bot, LEAD), _copy_ts(bot, SUPERVISOR_ID)
+    bot.driver.click(SUPERVISOR_ID, _latest_button(bot, SUPERVISOR_ID, "coach_approve"), f"D{SUPERVISOR_ID}",
+                     message_ts=sup_ts, ephemeral=False)
+    told = bot.fake.wait_for("chat.postEphemeral", user=AGENT, where=lambda c: "approved" in (c.args.get("text") or ""))
+    assert f"<@{SUPERVISOR_ID}> approved" in told[0].args["text"]
+    final = _wait(lambda: [c for c in bot.fake.calls_of("chat.update") if "This decision is final" in c.blocks_text()])
+    assert {c.args["channel"] for c in final} >= {f"D{LEAD}", f"D{SUPERVISOR_ID}"}  # both copies show the winner
+
+    bot.driver.click(LEAD, _latest_button(bot, LEAD, "coach_deny"), f"D{LEAD}", message_ts=lead_ts, ephemeral=False)
+    late = bot.fake.wait_for("response_url", where=lambda c: "Already approved" in (c.args.get("text") or ""))[0]
+    assert f"<@{SUPERVISOR_ID}>" in late.args["text"] and "UTC" in late.args["text"]
+    assert _states(bot.services.store) == [("billing_credit_25", "approved", SUPERVISOR_ID)]
+    assert not [c for c in bot.fake.calls_of("chat.postEphemeral", user=AGENT) if "declined" in (c.args.get("text") or "")]
+
+
+def test_approve_then_deny_keeps_approved(make_bot, fake, settings, tmp_path):
+    bot = _approval_bot(make_bot, fake, settings, tmp_path)
+    requests = _ask_approval(bot)
+    _wait(lambda: len(bot.fake.calls_of("chat.update")) >= 2)
+    ts = _copy_ts(bot, LEAD)
+    bot.driver.click(LEAD, _latest_button(bot, LEAD, "coach_approve"), f"D{LEAD}", message_ts=ts, ephemeral=False)
+    bot.fake.wait_for("chat.postEphemeral", user=AGENT, where=lambda c: "approved" in (c.args.get("text") or ""))
+    bot.driver.click(LEAD, _latest_button(bot, LEAD, "coach_deny"), f"D{LEAD}", message_ts=ts, ephemeral=False)
+    late = bot.fake.wait_for("response_url", where=lambda c: "Already approved" in (c.args.get("text") or ""))[0]
+    assert f"by <@{LEAD}> at " in late.args["text"] and "final" in late.args["text"]
+    time.sleep(0.3)
+    assert _states(bot.services.store) == [("billing_credit_25", "approved", LEAD)]
+    verdicts = [c.args["text"] for c in bot.fake.calls_of("chat.postEphemeral", user=AGENT)
+                if "approved" in (c.args.get("text") or "") or "declined" in (c.args.get("text") or "")]
+    assert len(verdicts) == 1 and "approved" in verdicts[0]  # the agent is never told both
+
+
+def test_no_answer_falls_back_to_what_the_agent_may_give(make_bot, fake, settings, tmp_path):
+    bot = _approval_bot(make_bot, fake, settings, tmp_path, minutes=0.005)  # 0.3 s
+    _ask_approval(bot)
+    fallback = bot.fake.wait_for("chat.postEphemeral", user=AGENT,
+                                 where=lambda c: "No one has decided" in (c.args.get("text") or ""))[0]
+    assert "Store credit of 10 USD for the trouble" in fallback.args["text"]  # the agent's own option
+    assert _states(bot.services.store)[0][1] == "pending_approval"  # the request stays open
+
+
+def test_a_decision_in_time_cancels_the_fallback(make_bot, fake, settings, tmp_path):
+    bot = _approval_bot(make_bot, fake, settings, tmp_path, minutes=0.02)  # 1.2 s
+    _ask_approval(bot)
+    _wait(lambda: len(bot.fake.calls_of("chat.update")) >= 2)
+    bot.driver.click(LEAD, _latest_button(bot, LEAD, "coach_approve"), f"D{LEAD}",
+                     message_ts=_copy_ts(bot, LEAD), ephemeral=False)
+    bot.fake.wait_for("chat.postEphemeral", user=AGENT, where=lambda c: "approved" in (c.args.get("text") or ""))
+    time.sleep(1.6)
+    assert not [c for c in bot.fake.calls_of("chat.postEphemeral", user=AGENT)
+                if "No one has decided" in (c.args.get("text") or "")]
+
+
+def test_offers_given_count_in_stats(make_bot, fake, settings, tmp_path):
+    from bot.storage.stats import compute_stats
+
+    bot = _approval_bot(make_bot, fake, settings, tmp_path)
+    _ask_approval(bot)  # first thread: 25 USD approved by the lead
+    _wait(lambda: len(bot.fake.calls_of("chat.update")) >= 2)
+    bot.driver.click(LEAD, _latest_button(bot, LEAD, "coach_approve"), f"D{LEAD}",
+                     message_ts=_copy_ts(bot, LEAD), ephemeral=False)
+    bot.fake.wait_for("chat.postEphemeral", user=AGENT, where=lambda c: "approved" in (c.args.get("text") or ""))
+    bot.driver.message(CUSTOMER, "My parcel is still not here", CHANNEL)  # second thread: the agent gives their own
+    card = card_for(bot.fake, AGENT, count=2)
+    bot.driver.click(AGENT, buttons(card.args)["coach_offer"], CHANNEL)
+    bot.fake.wait_for("response_url", where=lambda c: "recorded as given" in (c.args.get("text") or ""))
+    stats = compute_stats(bot.services.store, 7, bot.services.now())
+    assert stats.offers_given == 2 and stats.offers_by_state == {"approved": 1, "given": 1}
+    assert stats.compensation_cost == {"USD": 25 + 15}  # the agent's own offer counts in the cost now
