@@ -85,7 +85,8 @@ def _is_localized(path: tuple, node: Any) -> bool:
     return isinstance(node, dict) and set(node) == {"en", "ru", "zh", "et"} and path[:1] != ("banned_phrases",)
 
 
-OPTIONAL_KEYS = {"min_severity", "by_complaint"}       # have defaults: dropping them is valid
+OPTIONAL_KEYS = {"min_severity", "by_complaint",       # have defaults: dropping them is valid (issue 12 additions too)
+                 "churn_threat_points", "customer_text", "approvals", "fallback_after_minutes", "products"}
 OPEN_DICTS = {("compensation",), ("follow_up", "by_complaint")}  # need not list every complaint
 
 
