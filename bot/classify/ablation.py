@@ -80,7 +80,7 @@ def frozen_features(base_dir, layers: int, batch_size: int = 64) -> Featurise:
     import torch
 
     from bot.classify.e5_base import load_tokenizer
-    from bot.classify.inputs import InputEncoder, pad
+    from bot.classify.inputs import InputEncoder, by_length, pad
     from bot.classify.modeling import RecoveryModel, mean_pool
 
     config = ModelConfig(version="frozen", layers=layers, trained_layers=1)
@@ -90,10 +90,8 @@ def frozen_features(base_dir, layers: int, batch_size: int = 64) -> Featurise:
     def featurise(texts: list[str]) -> np.ndarray:
         ids = encoder.ids(texts)
         out = np.zeros((len(texts), 384), np.float32)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                chunk = order[start:start + batch_size]
+            for chunk in by_length(ids, batch_size):
                 batch = pad([ids[i] for i in chunk], 1)
                 mask = torch.from_numpy(batch.attention_mask)
                 states = model.bert(input_ids=torch.from_numpy(batch.input_ids), attention_mask=mask,

@@ -174,6 +174,8 @@ def evaluate_version(directory, examples: Sequence[Example], classifier, backend
               "thresholds": {"unsure": classifier.thresholds.unsure, "abusive": classifier.thresholds.abusive},
               **report}
     name = "metrics.json" if backend == "torch" else f"metrics-{backend}.json"
+    if picked is None and (directory / "metrics.json").is_file():  # keep the record of how thresholds were picked
+        report["picked"] = json.loads((directory / "metrics.json").read_text()).get("picked")
     (directory / name).write_text(json.dumps(report, indent=1, default=float) + "\n")
     return report
 

@@ -29,6 +29,12 @@ class InputEncoder:
         return pad(self.ids(texts), self.pad_id)
 
 
+def by_length(rows: list[list[int]], batch_size: int) -> list[list[int]]:
+    """Row indices in batches of similar length (little padding); every caller scatters results back by index."""
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
 def pad(rows: list[list[int]], pad_id: int) -> Batch:
     width = max((len(r) for r in rows), default=0)
     ids = np.full((len(rows), width), pad_id, dtype=np.int64)

@@ -19,7 +19,7 @@ import numpy as np
 from bot.classify import ort_session  # noqa: F401 - switches onnxruntime telemetry off before it loads
 from bot.classify.base import BaseClassifier
 from bot.classify.e5_base import ensure_converted, load_tokenizer
-from bot.classify.inputs import InputEncoder, pad
+from bot.classify.inputs import InputEncoder, by_length, pad
 from bot.classify.version import WEIGHTS, ModelConfig, read_config
 from bot.classify.vocabulary import pruned_tokenizer_json
 
@@ -161,9 +161,7 @@ class OnnxClassifier(BaseClassifier):
     def logits(self, texts: list[str]) -> dict[str, np.ndarray]:
         ids = self.encoder.ids(texts)
         out = {h: np.zeros((len(texts), len(self.config.heads[h])), np.float32) for h in OUTPUTS}
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        for start in range(0, len(order), self.BATCH):
-            chunk = order[start:start + self.BATCH]
+        for chunk in by_length(ids, self.BATCH):
             batch = pad([ids[i] for i in chunk], pad_id=1)
             results = self.session.run(list(OUTPUTS), {"input_ids": batch.input_ids,
                                                        "attention_mask": batch.attention_mask})

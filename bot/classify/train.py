@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from bot.classify.datasets import NOT_ABUSIVE, Example
 from bot.classify.e5_base import load_tokenizer
-from bot.classify.inputs import InputEncoder, pad
+from bot.classify.inputs import InputEncoder, by_length, pad
 from bot.classify.modeling import RecoveryModel
 from bot.classify.version import ModelConfig
 from bot.classify.vocabulary import kept_pieces
@@ -93,10 +93,8 @@ def encode_lower(model: RecoveryModel, ids: list[list[int]], batch_size: int = 6
                  progress: bool = True) -> list[torch.Tensor]:
     """The frozen layers' output for every row, unpadded, fp16 (the once-per-text part of training)."""
     states: list[torch.Tensor | None] = [None] * len(ids)
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     with torch.inference_mode():
-        for chunk in tqdm(chunks, desc="frozen layers", unit="batch", disable=not progress):
+        for chunk in tqdm(by_length(ids, batch_size), desc="frozen layers", unit="batch", disable=not progress):
             batch = pad([ids[i] for i in chunk], pad_id=1)
             hidden = model.lower(torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask))
             for row, i in enumerate(chunk):
@@ -154,18 +152,14 @@ def predict_logits(model: RecoveryModel, encoder: InputEncoder, texts: list[str]
                    batch_size: int = 64) -> dict[str, np.ndarray]:
     model.eval()
     ids = encoder.ids(texts)
-    out: dict[str, list[np.ndarray]] = {h: [] for h in model.config.heads}
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    out = {h: np.zeros((len(texts), len(labels)), np.float32) for h, labels in model.config.heads.items()}
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
+        for chunk in by_length(ids, batch_size):
             batch = pad([ids[i] for i in chunk], pad_id=1)
             logits = model(torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask))
             for head, values in logits.items():
-                out[head].append(values.numpy())
-    inverse = np.argsort(np.array(order)) if order else np.zeros(0, int)
-    return {h: np.concatenate(v)[inverse] if v else np.zeros((0, len(model.config.heads[h])), np.float32)
-            for h, v in out.items()}
+                out[head][chunk] = values.numpy()
+    return out
 
 
 def train_version(examples: list[Example], out_dir: Path, base_dir: Path, options: TrainOptions) -> Path:

@@ -22,10 +22,9 @@ ALL = [text for texts in MESSAGES.values() for text in texts]
 
 
 @pytest.fixture(scope="session")
-def e5_dir(request) -> Path:
-    """Converted once into pytest's own cache dir (~0.5 GB; `make clean` removes it), so later
-    sessions pay only the sha256 check."""
-    return ensure_converted(Path(request.config.cache.mkdir("e5-base")))
+def e5_dir(e5_base) -> Path:
+    """The conversion serving uses (tests/conftest.py `e5_base`, COACH_CACHE_DIR/base): one 0.5 GB copy per machine."""
+    return e5_base
 
 
 @pytest.fixture(scope="session")
@@ -126,7 +125,7 @@ def test_second_conversion_is_a_fast_no_op(e5_dir):
     elapsed = time.perf_counter() - started
     assert again == e5_dir == converted_dir(e5_dir.parent)
     assert {name: (e5_dir / name).stat().st_mtime_ns for name in os.listdir(e5_dir)} == before
-    assert elapsed < 2.0, f"no-op took {elapsed:.2f} s"  # one sha256 of the 72 MB file, ~0.1 s
+    assert elapsed < 10.0, f"no-op took {elapsed:.2f} s"  # one sha256 of the 72 MB file, ~0.1 s idle
 
 
 @pytest.mark.slow
