@@ -101,6 +101,24 @@ class Settings(BaseSettings):
         None, description="when set, GET /metrics needs `Authorization: Bearer <token>`; unset: open, so keep the "
                           "port private (the default bind is 127.0.0.1)")
 
+    # Delivery: the durable inbox (bot/storage/inbox.py) and idempotent interactions
+    coach_inbox_spool: Path | None = Field(
+        None, description="append-only file for events that arrive while the database is down (fsync'd, replayed "
+                          "when it is back); unset: next to a SQLite database, else var/inbox-spool.jsonl")
+    coach_delivery_give_up_seconds: float = Field(
+        900.0, gt=0, description="a message or card is retried (backoff) this long after Slack sent it, then given "
+                                 "up with its event id in the log")
+    coach_retry_base_seconds: float = Field(1.0, gt=0, description="first retry delay; doubles per attempt")
+    coach_retry_max_seconds: float = Field(60.0, gt=0, description="longest delay between two attempts")
+    coach_inbox_poll_seconds: float = Field(1.0, gt=0, description="how often a worker looks for due inbox rows")
+    coach_inbox_lease_seconds: float = Field(
+        300.0, gt=0, description="a claimed row is another worker's after this (its worker died); longer than "
+                                 "the slowest message takes")
+    coach_inbox_keep_days: float = Field(7.0, ge=0, description="finished rows (no text) kept to recognise retries")
+    coach_replay_window_seconds: float = Field(
+        300.0, gt=0, description="a button or command counts once per user, action and message within this "
+                                 "(Slack's signature window)")
+
     # Storage
     coach_database_url: str = Field(
         f"sqlite:///{PROJECT_ROOT / 'var' / 'coach.sqlite'}",

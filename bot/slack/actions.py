@@ -1,36 +1,117 @@
-"""The card's buttons, the supervisor's Approve/Deny, and the correction modal.
+"""The card's buttons, the supervisor's Approve/Deny, and the correction modal; replays run once.
 
 Every handler acks first. Button values carry the incident context (see bot.render.blocks), so any
 worker can answer a click. The only thing ever posted visibly in a customer's channel is the apology
-an agent chose to send with *Send apology*.
+an agent chose to send with *Send apology*, and it is posted at most once per card.
+
+Idempotent interactions: a validly signed request can be replayed within Slack's 5-minute signature
+window, and the same request can reach two workers. A global middleware therefore claims a key per
+(user, action, message) for buttons, per (user, command, trigger) for slash commands and per (user, view)
+for forms in the database (a primary key, not process memory) before anything runs; a request whose key
+is taken is acked and dropped. "Send apology" also claims a key per card that never expires, given back
+only when Slack refused the post.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltResponse, Respond
 
 from bot.coach.models import CompensationSuggestion, FollowUpItem
 from bot.labels import ROLES
 from bot.render import blocks as ui
 from bot.slack.logging import get_logger
 from bot.slack.resilience import safe_call
+from bot.storage.inbox import once_key
+
+if TYPE_CHECKING:
+    from bot.slack.services import Services
 
 log = get_logger("slack.actions")
 
 
-def register(app: App, services) -> None:
-    app.action(ui.SEND_APOLOGY)(lambda ack, body, action, respond: send_apology(services, ack, body, action, respond))
-    app.action(re.compile(rf"^{ui.OFFER}(_above)?$"))(
-        lambda ack, body, action, respond: offer(services, ack, body, action, respond))
-    app.action(re.compile(rf"^({ui.APPROVE}|{ui.DENY})$"))(
-        lambda ack, body, action, respond: decide(services, ack, body, action, respond))
-    app.action(ui.WRONG_LABEL)(lambda ack, body, action: open_correction(services, ack, body, action))
-    app.view(ui.CORRECTION_VIEW)(lambda ack, body, view: save_correction(services, ack, body, view))
-    app.action(ui.RESOLVED)(lambda ack, body, action, respond: resolve(services, ack, body, action, respond))
+def register(app: App, services: Services) -> None:
+    def once_per_interaction(body: dict, next: Callable[[], None]) -> BoltResponse | None:  # noqa: A002
+        """Before any listener (and its ack): a replayed or doubly delivered interaction stops here."""
+        if claim_interaction(services, body):
+            next()
+            return None
+        return BoltResponse(status=200, body="")
+
+    def on_send_apology(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
+        send_apology(services, ack, body, action, respond)
+
+    def on_offer(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
+        offer(services, ack, body, action, respond)
+
+    def on_decide(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
+        decide(services, ack, body, action, respond)
+
+    def on_wrong_label(ack: Ack, body: dict, action: dict) -> None:
+        open_correction(services, ack, body, action)
+
+    def on_correction_submitted(ack: Ack, body: dict, view: dict) -> None:
+        save_correction(services, ack, body, view)
+
+    def on_resolved(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
+        resolve(services, ack, body, action, respond)
+
+    app.use(once_per_interaction)
+    app.action(ui.SEND_APOLOGY)(on_send_apology)
+    app.action(re.compile(rf"^{ui.OFFER}(_above)?$"))(on_offer)
+    app.action(re.compile(rf"^({ui.APPROVE}|{ui.DENY})$"))(on_decide)
+    app.action(ui.WRONG_LABEL)(on_wrong_label)
+    app.view(ui.CORRECTION_VIEW)(on_correction_submitted)
+    app.action(ui.RESOLVED)(on_resolved)
+
+
+def interaction_key(body: dict) -> str | None:
+    """The once-key of a button click, slash command or form submission; None for anything else.
+
+    A button counts once per (user, action, message): the message is the one clicked in plus the button's
+    value, which names the card (incident, customer message) or the approval. Two genuine clicks on one
+    button within the window count once, too. A slash command has no message: a replay carries the same
+    trigger_id, a new invocation a new one. "Wrong tone" only opens a form, so a new click may reopen it.
+    """
+    user = (body.get("user") or {}).get("id") or body.get("user_id") or ""
+    kind = body.get("type")
+    if kind == "block_actions":
+        action = (body.get("actions") or [{}])[0]
+        action_id = action.get("action_id", "")
+        container = body.get("container") or {}
+        message = container.get("message_ts") or (body.get("message") or {}).get("ts") or ""
+        value = hashlib.sha256(str(action.get("value", "")).encode("utf-8")).hexdigest()
+        extra = body.get("trigger_id", "") if action_id == ui.WRONG_LABEL else ""
+        return once_key("action", user, action_id, container.get("channel_id", ""), message, value, extra)
+    if kind == "view_submission":
+        view = body.get("view") or {}
+        return once_key("view", user, view.get("callback_id", ""), view.get("id", ""), view.get("hash", ""))
+    if body.get("command"):
+        trigger = body.get("trigger_id") or hashlib.sha256(repr(sorted(body.items())).encode()).hexdigest()
+        return once_key("command", user, body["command"], trigger)
+    return None
+
+
+def claim_interaction(services: Services, body: dict) -> bool:
+    """True when this interaction is new (or cannot be checked: the database is down); False for a replay."""
+    key = interaction_key(body)
+    if key is None:
+        return True
+    window = timedelta(seconds=services.settings.coach_replay_window_seconds)
+    try:
+        if services.store.once_keys.claim(key, window):
+            return True
+    except Exception as exc:  # fail open: the apology has its own check, which fails closed
+        log.warning("interaction key not stored; handled anyway", extra={"key": key.split(":")[0],
+                                                                         "error": type(exc).__name__})
+        return True
+    log.info("replayed interaction ignored", extra={"key": key, "type": body.get("type")})
+    return False
 
 
 def tell(services, body: dict, respond: Respond | None, text: str) -> None:
@@ -48,6 +129,7 @@ def tell(services, body: dict, respond: Respond | None, text: str) -> None:
 
 
 def send_apology(services, ack: Ack, body: dict, action: dict, respond: Respond) -> None:
+    """Post the card's apology in the customer's thread: at most once per card, whoever replays the click."""
     ack()
     ctx, data = ui.parse_value(action["value"])
     text = data.get("text")
@@ -55,9 +137,24 @@ def send_apology(services, ack: Ack, body: dict, action: dict, respond: Respond)
     if not text:
         tell(services, body, respond, "The suggested text was too long to carry on the button; please copy it from the card.")
         return
+    key = once_key("apology", user, ctx.incident_id, ctx.channel, ctx.message_ts)
+    try:
+        first = services.store.once_keys.claim(key, None)
+    except Exception as exc:  # fail closed: a second apology is what the customer would see
+        log.warning("apology not sent: could not check it was not sent already", extra={
+            "incident": ctx.incident_id, "error": type(exc).__name__})
+        tell(services, body, respond, ":warning: I could not check whether this apology went out already; "
+                                      "please try again in a moment.")
+        return
+    if not first:
+        log.info("apology already sent from this card", extra={"incident": ctx.incident_id, "agent": user})
+        tell(services, body, respond, "This apology was already sent in the thread.")
+        return
     sent = safe_call("chat.postMessage", services.client.chat_postMessage, channel=ctx.channel, thread_ts=ctx.thread_ts,
                      text=text)
-    if sent is None:
+    if sent is None:  # nothing went out: a new click may try again
+        services.store.once_keys.release(key)
+        services.store.once_keys.release(interaction_key(body) or key)
         tell(services, body, respond, ":warning: Slack did not accept the message; please send it yourself.")
         return
     services.store.record_suggestion_used(ctx.incident_id, "apology", user)

@@ -3,8 +3,8 @@
 Used by the tests and by the sandbox (`coach start` without tokens). It implements the methods the
 bot calls, keeps just enough state (users, channel members, messages, files) for them to answer
 like Slack, serves response_url and file upload/download URLs, and can be told to fail a method
-(429 with Retry-After, or 5xx) a number of times. Point a WebClient at it with
-`WebClient(base_url=fake.api_url)`.
+(429 with Retry-After, or 5xx) a number of times, or for a while (also timeouts), and can answer slowly.
+Point a WebClient at it with `WebClient(base_url=fake.api_url)`.
 """
 from __future__ import annotations
 
@@ -59,6 +59,8 @@ class FakeSlack:
         self.socket_url: str | None = None
         self.calls: list[Call] = []
         self._failures: dict[str, list[tuple[int, int]]] = {}
+        self._outages: dict[str, tuple[float, int | str, int, float]] = {}  # method -> (until, status, retry_after, hang)
+        self._latency: dict[str, float] = {}
         self._cond = threading.Condition()
         self._last_ts = 0.0
         self._ids = itertools.count(1)
@@ -110,9 +112,23 @@ class FakeSlack:
         with self._cond:
             self._failures.setdefault(method, []).extend([(status, retry_after)] * times)
 
+    def fail_for(self, method: str, seconds: float, status: int | str = 503, retry_after: int = 1,
+                 hang: float = 1.0) -> None:
+        """Every call of `method` fails for the next `seconds`: `status` (429 with Retry-After, 5xx), or
+        "timeout": the answer is held `hang` seconds (longer than the client waits) and then refused."""
+        with self._cond:
+            self._outages[method] = (time.monotonic() + seconds, status, retry_after, hang)
+
+    def slow(self, method: str, seconds: float) -> None:
+        """Every call of `method` takes `seconds` before it is answered (Slack having a slow day)."""
+        with self._cond:
+            self._latency[method] = seconds
+
     def clear_failures(self) -> None:
         with self._cond:
             self._failures.clear()
+            self._outages.clear()
+            self._latency.clear()
 
     # ---- inspection ----------------------------------------------------------------------------
     def calls_of(self, method: str | None = None, ok_only: bool = True, **match: Any) -> list[Call]:
@@ -222,6 +238,20 @@ class FakeSlack:
         with self._cond:
             queued = self._failures.get(method)
             failure = queued.pop(0) if queued else None
+            outage = self._outages.get(method)
+            latency = self._latency.get(method, 0.0)
+        if failure is None and outage is not None and time.monotonic() < outage[0]:
+            if outage[1] == "timeout":
+                time.sleep(outage[3])
+                self._record(Call(method, args, 0))  # status 0: the client had given up waiting
+                try:
+                    _reply(request, 504, b'{"ok":false,"error":"timeout"}')
+                except OSError:
+                    pass  # the client has hung up
+                return
+            failure = (int(outage[1]), outage[2])
+        if latency:
+            time.sleep(latency)
         if failure:
             status, retry_after = failure
             self._record(Call(method, args, status))

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from bot.coach.models import Classification, FollowUpItem, RecoveryPlan
 
+if TYPE_CHECKING:
+    from bot.storage.inbox import Inbox, OnceKeys
+
 CompensationState = Literal["offered", "pending_approval", "approved", "denied", "given"]
+DELETED_TEXT = "[deleted by its author]"  # what a customer message's stored text becomes once they delete it
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,19 @@ class PlaybookVersion:
     author: str
     created_at: datetime
     note: str = ""
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A customer message as stored, for edits and deletions: the labels, never the text."""
+    incident_id: int
+    thread_ts: str
+    message_ts: str
+    tone: str               # the agent's correction when there is one
+    complaint: str
+    model_tone: str         # what the model said
+    model_complaint: str
+    deleted: bool = False
 
 
 @dataclass
@@ -89,3 +106,11 @@ class Store(Protocol):
     def playbook_history(self, limit: int = 20) -> list[PlaybookVersion]: ...
     def playbook_version(self, version: int) -> PlaybookVersion | None: ...
     def record_audit(self, actor: str, action: str, detail: str, allowed: bool) -> None: ...
+    def customer_message(self, workspace: str, channel: str, message_ts: str) -> StoredMessage | None: ...
+    def update_customer_message(self, workspace: str, channel: str, message_ts: str, text: str,
+                                classification: Classification, plan: RecoveryPlan | None = None) -> bool: ...
+    def redact_deleted_message(self, workspace: str, channel: str, message_ts: str) -> bool: ...
+    @property
+    def inbox(self) -> Inbox: ...                                       # bot/storage/inbox.py
+    @property
+    def once_keys(self) -> OnceKeys: ...

@@ -29,8 +29,10 @@ from bot.storage.api import (
     IncidentSummary,
     PlaybookVersion,
 )
+from bot.storage.api import DELETED_TEXT, StoredMessage
 from bot.storage.db import is_sqlite, make_engine, with_retry
 from bot.storage.followups import due_at, is_internal
+from bot.storage.inbox import Inbox, OnceKeys
 from bot.storage.privacy import pseudonym, scrub_plan
 from bot.storage.redaction import redact, safe_reference
 from bot.storage.tables import (
@@ -584,6 +586,101 @@ class SqlStore:
         with self.read_session() as s:
             rows = s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
             return [AuditRecord(r.at, r.actor, r.action, r.detail, r.allowed) for r in rows]
+
+    # ----------------------------------------------------------------- edits and deletions (issue 13, 1b)
+    def customer_message(self, workspace: str, channel: str, message_ts: str) -> StoredMessage | None:
+        """The stored customer message with this ts (labels only), or None when it is not an incident's."""
+        with self.read_session() as s:
+            row = s.execute(
+                select(IncidentMessage, Incident.thread_ts).join(Incident, Incident.id == IncidentMessage.incident_id)
+                .where(Incident.workspace == workspace, Incident.channel == channel,
+                       IncidentMessage.message_ts == message_ts)
+            ).first()
+        if row is None:
+            return None
+        message, thread_ts = row
+        return StoredMessage(incident_id=message.incident_id, thread_ts=thread_ts, message_ts=message.message_ts,
+                             tone=message.tone, complaint=message.complaint, model_tone=message.model_tone,
+                             model_complaint=message.model_complaint, deleted=message.text == DELETED_TEXT)
+
+    def _locked_message(self, s: Session, workspace: str, channel: str,
+                        message_ts: str) -> tuple[Incident, IncidentMessage] | None:
+        found = s.execute(
+            select(IncidentMessage.id, IncidentMessage.incident_id).join(Incident, Incident.id == IncidentMessage.incident_id)
+            .where(Incident.workspace == workspace, Incident.channel == channel, IncidentMessage.message_ts == message_ts)
+        ).first()
+        if found is None:
+            return None
+        incident = s.scalars(select(Incident).where(Incident.id == found.incident_id).with_for_update()).one()
+        return incident, s.get_one(IncidentMessage, found.id)
+
+    def update_customer_message(self, workspace: str, channel: str, message_ts: str, text: str,
+                                classification: Classification, plan: RecoveryPlan | None = None) -> bool:
+        """A customer edited a message: new text (redacted) and model labels; an agent's correction of a
+        label stays. With `plan` (the edit changed tone or complaint) the stored plan and severity follow."""
+        redacted = redact(text)
+        stored_text = redacted if self.text_retention_days > 0 else None
+        stored_plan = scrub_plan(plan, text, redacted) if plan is not None else None
+
+        def work() -> bool:
+            with self._write() as s:
+                found = self._locked_message(s, workspace, channel, message_ts)
+                if found is None:
+                    return False
+                incident, message = found
+                fixed = s.execute(select(Correction.tone, Correction.complaint).where(
+                    Correction.incident_id == incident.id, Correction.message_ts == message_ts)).all()
+                tone_fixed = any(t for t, _ in fixed)
+                complaint_fixed = any(c for _, c in fixed)
+                message.text = stored_text
+                message.language = classification.language
+                message.model_tone, message.tone_confidence = classification.tone.label, classification.tone.confidence
+                message.model_complaint = classification.complaint.label
+                message.complaint_confidence = classification.complaint.confidence
+                if not tone_fixed:
+                    message.tone = classification.tone.label
+                if not complaint_fixed:
+                    message.complaint = classification.complaint.label
+                if plan is not None:
+                    message.plan, message.severity = stored_plan, plan.severity
+                self._refresh_summary(s, incident)
+                return True
+
+        return with_retry(work)
+
+    def redact_deleted_message(self, workspace: str, channel: str, message_ts: str) -> bool:
+        """A customer deleted a message: its text becomes a marker, the details the plan quoted go; the labels
+        stay for the stats. Product and order reference go too when this was the incident's only message."""
+        def work() -> bool:
+            with self._write() as s:
+                found = self._locked_message(s, workspace, channel, message_ts)
+                if found is None:
+                    return False
+                incident, message = found
+                message.text = DELETED_TEXT
+                message.plan = {**(message.plan or {}), "details_found": {}, "why": []}
+                if incident.message_count <= 1:
+                    incident.product = incident.order_ref = None
+                return True
+
+        return with_retry(work)
+
+    # ----------------------------------------------------------------- inbox and interactions (issue 13, 2 and 5)
+    @property
+    def inbox(self) -> Inbox:
+        """The durable inbox of Slack events on this database (bot/storage/inbox.py)."""
+        cached = self.__dict__.get("_inbox")
+        if cached is None:
+            cached = self.__dict__["_inbox"] = Inbox(self._write_sessions, self._read_sessions, self._clock)
+        return cached
+
+    @property
+    def once_keys(self) -> OnceKeys:
+        """Keys of interactions already handled (replayed buttons and commands run once)."""
+        cached = self.__dict__.get("_once_keys")
+        if cached is None:
+            cached = self.__dict__["_once_keys"] = OnceKeys(self._write_sessions, self._clock)
+        return cached
 
 
 def _check_state(state: str) -> None:

@@ -225,3 +225,45 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(Text)
     allowed: Mapped[bool] = mapped_column(Boolean)
+
+
+class InboxItem(Base):
+    """A Slack event (or a card to re-deliver) accepted before the HTTP 200 and kept until a worker has done it.
+
+    The unique event id is the deduplication of Slack's retries. `payload` is the event as Slack sent it,
+    customer text included because the worker needs it; it is set to NULL as soon as the item is done,
+    given up or cancelled. The row (ids and times, no text) stays a few days so late retries are still known.
+    A worker owns an item while `lease_until` is in the future (the claim); an expired lease is claimable again.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        Index("ix_inbox_due", "state", "next_attempt_at"),
+        Index("ix_inbox_message", "channel", "message_ts"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))               # message | changed | deleted | card
+    channel: Mapped[str | None] = mapped_column(String(64))
+    message_ts: Mapped[str | None] = mapped_column(String(64))  # the Slack message the item is about
+    payload: Mapped[str | None] = mapped_column(Text)           # JSON; NULL once finished
+    state: Mapped[str] = mapped_column(String(16))              # pending | done | failed | cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime]                               # first receipt: the give-up clock starts here
+    next_attempt_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None] = mapped_column(index=True)
+    last_error: Mapped[str | None] = mapped_column(String(64))  # an exception type, never a message
+
+
+class InteractionKey(Base):
+    """A button click, command or form already handled: the key makes a replay or a second worker a no-op."""
+
+    __tablename__ = "interaction_keys"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)  # kind + sha256 of (user, action, message)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)  # NULL: for good ("Send apology" per card)
+
+
+from bot.storage import slack_tables  # noqa: E402,F401  (slack-sdk OAuth tables, migration 0003)
