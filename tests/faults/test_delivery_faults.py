@@ -321,7 +321,7 @@ def test_a_card_slack_refuses_for_longer_than_the_client_retries_is_re_delivered
         card_for(fake, agent)
     fake.reset_calls()
     outage = {"503": dict(seconds=2.0, status=503), "429": dict(seconds=2.0, status=429, retry_after=6),
-              "timeout": dict(seconds=4.0, status="timeout", hang=1.2)}[fault]
+              "timeout": dict(seconds=6.0, status="timeout", hang=1.2)}[fault]  # > 3 attempts of 1 s + backoff
     fake.fail_for("chat.postEphemeral", **outage)
     with caplog.at_level(logging.INFO):
         message, reply = bot.driver.message(CUSTOMER, "I was charged twice for order 12345", CHANNEL,
@@ -336,8 +336,8 @@ def test_a_card_slack_refuses_for_longer_than_the_client_retries_is_re_delivered
           f"{duplicated} duplicated, {len(failed)} failed calls, {len(redelivered)} cards re-delivered from the inbox")
     assert (lost, duplicated) == (0, 0)
     assert queued and queued == redelivered and all(e.startswith(f"EvCard{fault}/card/") for e in queued)
-    if fault == "timeout":  # read timeouts are retried by the client now (they were given up at once)
-        assert len([c for c in failed if c.status == 0]) >= 3
+    if fault == "timeout":  # read timeouts are retried by the client now (one timeout gave the card up before)
+        assert len([c for c in failed if c.status == 0 and c.args.get("user") == AGENTS[0]]) >= 3
 
 
 def test_a_message_is_given_up_after_the_stated_time_with_its_event_id(make_bot, settings, fake, caplog):
@@ -347,7 +347,8 @@ def test_a_message_is_given_up_after_the_stated_time_with_its_event_id(make_bot,
         bot.driver.message(CUSTOMER, "I was charged twice", CHANNEL, event_id="EvHopeless")
         assert wait_until(lambda: logged(caplog, "delivery given up"), timeout=10)
     [given_up] = logged(caplog, "delivery given up")
-    row = bot.services.store.inbox.item("EvHopeless")
+    assert wait_until(lambda: bot.services.store.inbox.item("EvHopeless")["state"] != "pending", timeout=5)
+    row = bot.services.store.inbox.item("EvHopeless")  # logged first, then written
     retries = len(logged(caplog, "will retry"))
     print(f"\nFIGURE give-up: after {given_up.after_s} s (setting 1.5 s), {retries} retries, event id logged")
     assert given_up.event_id == "EvHopeless" and given_up.error == "SideUnknown"
