@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import re
 import threading
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -171,9 +172,16 @@ def test_two_workspaces_install_get_their_own_tokens_and_one_uninstalls(multi):
 
     assert event(multi, "TA", {"type": "app_uninstalled"}, "EvA-uninstall").status == 200
     multi.fake.revoked.add(TOKENS["TA"])
-    with create_engine(multi.database_url).connect() as connection:
-        teams = {row[0] for row in connection.execute(text("SELECT team_id FROM slack_bots"))}
-        installs = {row[0] for row in connection.execute(text("SELECT team_id FROM slack_installations"))}
+
+    def installed() -> tuple[set[str], set[str]]:
+        with create_engine(multi.database_url).connect() as connection:
+            return ({row[0] for row in connection.execute(text("SELECT team_id FROM slack_bots"))},
+                    {row[0] for row in connection.execute(text("SELECT team_id FROM slack_installations"))})
+
+    deadline = time.monotonic() + 10  # the event is handled after its 200
+    while installed() != ({"TB"}, {"TB"}) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    teams, installs = installed()
     assert teams == {"TB"} and installs == {"TB"}
 
     before = len(multi.fake.calls_of("chat.postEphemeral", ok_only=False))
