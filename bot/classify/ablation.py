@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from bot.classify.datasets import Example
-from bot.classify.evaluate import Thresholds, group_of, suite_report
+from bot.classify.decisions import Thresholds
+from bot.classify.evaluate import group_of, suite_report
 from bot.classify.normalize import normalize
 from bot.classify.train import build_targets
 from bot.classify.version import ModelConfig

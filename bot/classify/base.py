@@ -3,29 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.classify.datasets import POLARITY_OF_TONE
-from bot.classify.evaluate import Thresholds, decide
+from bot.classify.decisions import Probabilities, Thresholds, calibrated_probs, decide
 from bot.classify.language import LanguageDetector
 from bot.classify.version import ModelConfig
 from bot.coach.models import Classification
-
-Probabilities = dict[str, np.ndarray]
-
-
-def calibrated_probs(logits: dict[str, np.ndarray], config: ModelConfig) -> Probabilities:
-    """Softmax with each head's temperature, then tone sharpened toward the polarity head's verdict."""
-    probs = {}
-    for head, values in logits.items():
-        z = values.astype(np.float64) / config.temperatures.get(head, 1.0)
-        z -= z.max(1, keepdims=True)
-        e = np.exp(z)
-        probs[head] = (e / e.sum(1, keepdims=True)).astype(np.float32)
-    if config.polarity_weight and "polarity" in probs:
-        polarity = config.heads["polarity"]
-        index = [polarity.index(POLARITY_OF_TONE[t]) for t in config.heads["tone"]]
-        tone = probs["tone"] * probs["polarity"][:, index] ** config.polarity_weight
-        probs["tone"] = tone / tone.sum(1, keepdims=True)
-    return probs
 
 
 class BaseClassifier:

@@ -11,38 +11,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
+from bot.classify.decisions import Probabilities, Thresholds, calibrated_probs, decide
 from bot.classify.datasets import NOT_ABUSIVE, POLARITY_OF_TONE, Example
 from bot.classify.metrics import expected_calibration_error, head_metrics
-from bot.coach.models import Classification, Prediction
+from bot.coach.models import Classification
 from bot.coach.planner import card_path
 from bot.labels import COMPLAINTS, TONES
 
-Probabilities = dict[str, np.ndarray]
 GOALS = {"false_abusive_rate": 0.01, "positive_apologised_rate": 0.05, "complaint_missed_rate": 0.10}
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    unsure: float = 0.45
-    abusive: float = 0.7
-
-
-def decide(probs: Probabilities, thresholds: Thresholds) -> list[Classification]:
-    """The classifier's decisions (label, confidence, unsure) for each row, language left to the caller."""
-    out = []
-    for row in range(len(probs["tone"])):
-        preds = {}
-        for head, labels in (("tone", TONES), ("complaint", COMPLAINTS)):
-            index = int(probs[head][row].argmax())
-            value, label = float(probs[head][row][index]), labels[index]
-            needed = max(thresholds.abusive, thresholds.unsure) if label == "abusive" else thresholds.unsure
-            preds[head] = Prediction(label=label, confidence=round(value, 4), unsure=value < needed)
-        out.append(Classification(language="en", **preds))
-    return out
 
 
 def group_of(example: Example) -> str | None:
@@ -158,8 +137,6 @@ def evaluate_version(directory, examples: Sequence[Example], classifier, backend
     Writes metrics.json (torch) or metrics-<backend>.json next to the version."""
     import json
 
-    from bot.classify.base import calibrated_probs
-
     judged = [e for e in examples if group_of(e)]
     logits = classifier.logits([e.text for e in judged])
     picked = None
@@ -205,11 +182,10 @@ def _ood_polarity(report: dict[str, dict]) -> float:
 def pick_settings(examples: Sequence[Example], logits: dict[str, np.ndarray], config, unsure: float) -> dict:
     """Polarity weight and abusive threshold, picked on the suite (never on the chat lines alone).
 
-    The polarity weight maximises mean polarity macro-F1 over the public (real-text) groups; the abusive threshold is
-    the lowest that keeps non-abusive messages off the boundary path in at most 1 % of judged rows (GOALS).
+    Both are picked on public (real-text) groups only, never on our chat lines: the polarity weight maximises mean
+    polarity macro-F1; the abusive threshold is the lowest that keeps non-abusive messages off the boundary path in at
+    most 1 % of those rows (GOALS).
     """
-    from bot.classify.base import calibrated_probs
-
     judged = [i for i, e in enumerate(examples) if group_of(e)]
     rows = [examples[i] for i in judged]
     sub = {h: v[judged] for h, v in logits.items()}
@@ -221,9 +197,11 @@ def pick_settings(examples: Sequence[Example], logits: dict[str, np.ndarray], co
             best_weight, best_score = weight, _ood_polarity(report)
     config.polarity_weight = best_weight
     probs = calibrated_probs(sub, config)
+    real = [i for i, e in enumerate(rows) if not group_of(e).startswith("chat:")]  # type: ignore[union-attr]
+    real_probs = {h: v[real] for h, v in probs.items()}
     chosen = ABUSIVE_GRID[-1]
     for threshold in ABUSIVE_GRID:
-        errors = product_errors(rows, decide(probs, Thresholds(unsure, threshold)))
+        errors = product_errors([rows[i] for i in real], decide(real_probs, Thresholds(unsure, threshold)))
         if errors.get("false_abusive_rate", 0.0) <= GOALS["false_abusive_rate"]:
             chosen = threshold
             break

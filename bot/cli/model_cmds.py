@@ -62,6 +62,8 @@ def train(
     trained_layers: Annotated[int, typer.Option(min=1, max=12, help="top layers fine-tuned")] = 2,
     max_rows: Annotated[Optional[int], typer.Option(min=10, help="subsample the training rows")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="torch threads (1 is fastest on a busy machine)")] = None,
+    language_balance: Annotated[float, typer.Option(min=0.0, max=1.0, help=(
+        "move complaint-head weight toward equal per language (0 off, 1 equal)"))] = 0.0,
     seed: int = 13,
     models_dir: Annotated[Path, typer.Option(help="the folder whose CURRENT names the served version")] = DEFAULT_MODELS,
     set_current: Annotated[bool, typer.Option(help="make it the served version")] = True,
@@ -86,7 +88,8 @@ def train(
         Console().print(f"folding in {len(feedback)} corrected messages from agents")
     base = ensure_converted(settings.coach_cache_dir / "base")
     options = TrainOptions(version=version, epochs=epochs, layers=layers, trained_layers=trained_layers,
-                           max_rows=max_rows, threads=threads, seed=seed)
+                           max_rows=max_rows, threads=threads, seed=seed,
+                           language_balance=language_balance)
     directory = train_version(examples + feedback, out, base, options)
     if feedback:  # kept with the version, so it can be rebuilt without the database
         write_corpus(feedback, directory / "feedback.jsonl.gz")
@@ -144,7 +147,7 @@ def _ablation(directory: Path, examples, settings: Settings, served: dict) -> No
 
     from bot.classify.ablation import ablate, frozen_features, ngram_features
     from bot.classify.e5_base import ensure_converted
-    from bot.classify.evaluate import Thresholds
+    from bot.classify.decisions import Thresholds
     from bot.classify.version import read_config
 
     config = read_config(directory)
