@@ -1,6 +1,6 @@
 """Judge a model out of distribution first: whole held-out sources, then in-source slices, our own lines last.
 
-Every figure is computed from the same decisions the product makes (`bot.coach.planner.card_path` and the
+Every figure is computed from the same decisions the product makes (`bot.coach.planner.message_path` and the
 classifier's thresholds), so "positive message that gets an apology" means exactly that, not a proxy.
 Groups:
 - `ood:<source>`: public sources never trained on (datasets.OOD_SOURCES);
@@ -18,7 +18,7 @@ from bot.classify.decisions import Probabilities, Thresholds, calibrated_probs, 
 from bot.classify.datasets import NOT_ABUSIVE, POLARITY_OF_TONE, Example
 from bot.classify.metrics import expected_calibration_error, head_metrics
 from bot.coach.models import Classification
-from bot.coach.planner import card_path
+from bot.coach.planner import message_path
 from bot.labels import COMPLAINTS, TONES
 
 GOALS = {"false_abusive_rate": 0.01, "positive_apologised_rate": 0.05, "complaint_missed_rate": 0.10}
@@ -72,7 +72,7 @@ def score_group(rows: Sequence[Example], probs: Probabilities, decisions: list[C
     abuse_idx = [i for i, e in enumerate(rows) if e.tone in TONES or e.tone == NOT_ABUSIVE]
     if abuse_idx and any(rows[i].tone == "abusive" for i in abuse_idx):
         gold_a = np.array([rows[i].tone == "abusive" for i in abuse_idx])
-        pred_a = np.array([card_path(decisions[i]) == "abusive" for i in abuse_idx])
+        pred_a = np.array([message_path(rows[i].text, decisions[i]) == "abusive" for i in abuse_idx])
         out |= {"abusive_f1": _binary_f1(gold_a, pred_a), "n_abusive": int(gold_a.sum())}
     out |= product_errors(rows, decisions)
     return out
@@ -80,7 +80,7 @@ def score_group(rows: Sequence[Example], probs: Probabilities, decisions: list[C
 
 def product_errors(rows: Sequence[Example], decisions: list[Classification]) -> dict[str, float | int]:
     """Shares of messages sent down the wrong card path (goals in GOALS)."""
-    paths = [card_path(d) for d in decisions]
+    paths = [message_path(e.text, d) for e, d in zip(rows, decisions)]
     non_abusive = [i for i, e in enumerate(rows) if (e.tone and e.tone != "abusive") or
                    (e.tone is None and e.polarity is not None) or (e.tone is None and e.complaint is not None)]
     # clearly positive: positive and, where a complaint label exists, not a complaint ("thanks, but...")
@@ -131,9 +131,10 @@ def summary(groups: dict[str, dict]) -> dict[str, float]:
 
 
 def evaluate_version(directory, examples: Sequence[Example], classifier, backend: str = "torch",
-                     pick: bool = False) -> dict:
+                     pick: bool = False, threads: Sequence | None = None) -> dict:
     """Score a version on the suite; with `pick`, first choose its thresholds on it and save them in config.json.
 
+    `threads` (labelled_threads.load_threads) adds product errors on whole hand-labelled conversations.
     Writes metrics.json (torch) or metrics-<backend>.json next to the version."""
     import json
 
@@ -150,6 +151,10 @@ def evaluate_version(directory, examples: Sequence[Example], classifier, backend
     report = {"version": classifier.config.version, "backend": backend, "picked": picked,
               "thresholds": {"unsure": classifier.thresholds.unsure, "abusive": classifier.thresholds.abusive},
               **report}
+    if threads:  # hand-written whole threads: reported, never picked on
+        from bot.classify.labelled_threads import evaluate_threads
+
+        report["threads"] = evaluate_threads(threads, classifier.classify_many)
     name = "metrics.json" if backend == "torch" else f"metrics-{backend}.json"
     if picked is None and (directory / "metrics.json").is_file():  # keep the record of how thresholds were picked
         report["picked"] = json.loads((directory / "metrics.json").read_text()).get("picked")

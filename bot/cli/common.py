@@ -10,6 +10,7 @@ app = typer.Typer(help="Recovery Coach: service-recovery coaching for support ag
                   pretty_exceptions_enable=False)
 DEFAULT_CORPUS = PROJECT_ROOT / "data" / "corpus.jsonl.gz"
 DEFAULT_MODELS = PROJECT_ROOT / "models"
+DEFAULT_THREADS = PROJECT_ROOT / "data" / "threads" / "labelled_threads.jsonl"
 err = Console(stderr=True, soft_wrap=True)  # one problem per line, never wrapped
 
 

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.cli.common import DEFAULT_CORPUS, DEFAULT_MODELS, app, fail
+from bot.cli.common import DEFAULT_CORPUS, DEFAULT_MODELS, DEFAULT_THREADS, app, fail
 from bot.settings import PROJECT_ROOT, Settings
 
 WIDE = Console(width=200)  # the suite tables are wide; a pipe or CI log would otherwise wrap them at 80
@@ -100,8 +100,15 @@ def train(
     _print_report(report)
 
 
-def _evaluate(directory: Path, examples, settings: Settings, backend: str, pick: bool = False) -> dict:
+def _evaluate(directory: Path, examples, settings: Settings, backend: str, pick: bool = False,
+              threads_path: Path = DEFAULT_THREADS) -> dict:
     from bot.classify.evaluate import evaluate_version
+    from bot.classify.labelled_threads import load_threads
+
+    try:
+        threads = load_threads(threads_path) if threads_path.is_file() else None
+    except ValueError as exc:
+        fail(f"labelled threads: {exc}")
 
     if backend == "torch":
         from bot.classify.torch_backend import TorchClassifier
@@ -112,7 +119,7 @@ def _evaluate(directory: Path, examples, settings: Settings, backend: str, pick:
 
         classifier = OnnxClassifier.load(directory, settings.coach_cache_dir, quantized=backend == "onnx-int8",
                                          threads=settings.coach_inference_threads)
-    return evaluate_version(directory, examples, classifier, backend, pick=pick)
+    return evaluate_version(directory, examples, classifier, backend, pick=pick, threads=threads)
 
 
 @app.command("eval")
@@ -121,6 +128,8 @@ def evaluate_cmd(
     corpus: Annotated[Path, typer.Option(help="corpus with the 'ood' and 'val' splits")] = DEFAULT_CORPUS,
     backend: Annotated[str, typer.Option(help="torch (reference), onnx-fp32 or onnx-int8")] = "torch",
     pick: Annotated[bool, typer.Option(help="re-pick the version's thresholds on the suite")] = False,
+    threads: Annotated[Path, typer.Option(help="hand-labelled support threads (JSONL; skipped when absent)")] = (
+        DEFAULT_THREADS),
     ablation: Annotated[bool, typer.Option(help="also score a no-encoder and a frozen-encoder model (minutes)")] = False,
 ) -> None:
     """The out-of-distribution suite: held-out sources, in-source slices, then our chat lines; product errors."""
@@ -135,7 +144,7 @@ def evaluate_cmd(
     except ModelNotFound as exc:
         fail(str(exc))
     examples = _corpus(corpus)
-    report = _evaluate(directory, examples, settings, backend, pick=pick)
+    report = _evaluate(directory, examples, settings, backend, pick=pick, threads_path=threads)
     _print_report(report)
     if ablation:
         _ablation(directory, examples, settings, report)
@@ -197,6 +206,18 @@ def _print_report(report: dict) -> None:
     WIDE.print("product errors over every judged row: " + ", ".join(
         f"{k} {product[k]:.3f} (goal ≤ {GOALS[k]:.2f})" for k in GOALS if k in product))
     WIDE.print(f"chat lines, points behind English: {report['language_gaps']}")
+    if report.get("threads"):
+        threads = Table(title="labelled threads (hand-written conversations; every customer message's card)")
+        keys = [("path_accuracy", "right card"), ("false_abusive_rate", "→abusive"),
+                ("positive_apologised_rate", "positive→apology"), ("complaint_missed_rate", "complaint→nothing"),
+                ("abusive_missed_rate", "abuse/threat missed")]
+        threads.add_column("language")
+        threads.add_column("messages")
+        for _, title in keys:
+            threads.add_column(title)
+        for lang, metrics in report["threads"].items():
+            threads.add_row(lang, str(metrics["n"]), *[f"{metrics[k]:.3f}" if k in metrics else "" for k, _ in keys])
+        WIDE.print(threads)
 
 
 model_app = typer.Typer(help="Model versions and the ONNX serving path.", no_args_is_help=True)

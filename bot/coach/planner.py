@@ -44,6 +44,11 @@ def card_path(classification: Classification) -> str:
     return "nothing_to_fix" if complaint == "none" and tone in NO_FIX_TONES else "recovery"
 
 
+def message_path(text: str, classification: Classification) -> str:
+    """The card path of one message as the product takes it: a threat of harm overrides the model."""
+    return "abusive" if mentions_threat([text]) else card_path(classification)
+
+
 def _value_at_stake(playbook: Playbook, customer: CustomerProfile) -> ValueAtStake:
     revenue = customer.lifetime_value
     if revenue is None:
@@ -134,10 +139,9 @@ def plan_recovery(
             f"Unsure of the complaint type ({complaint.label} at {complaint.confidence:.0%}): ask an open question first."
         )
 
-    path = card_path(classification)
+    path = message_path(text, classification)
     threat = mentions_threat([text])
     if threat:
-        path = "abusive"
         why.append("Threat of harm: do not apologise or offer anything; set a calm boundary and escalate now.")
     if path == "abusive":
         if not threat:

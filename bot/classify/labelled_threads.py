@@ -1,0 +1,100 @@
+"""Product errors on labelled support threads: for every customer message, the card the product gives it.
+
+The OOD suite judges the heads on single public sentences; these threads are whole conversations as agents
+see them (short replies, thanks after a fix, sarcasm, threats), each customer message labelled with the card it
+should get. They are hand-written (data/threads/README.md), so they are reported beside the public figures,
+never used to pick a model or a threshold.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, model_validator
+
+from bot.coach.models import Classification
+from bot.coach.planner import message_path
+from bot.labels import COMPLAINTS, TONES
+
+CardPath = Literal["recovery", "nothing_to_fix", "abusive"]
+
+
+class ThreadLine(BaseModel):
+    text: str
+    sender: Literal["customer", "agent"]
+    expect: CardPath | None = None
+    tone: str | None = None
+    complaint: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_field(cls, data: dict) -> dict:
+        if isinstance(data, dict) and "from" in data:
+            data = {**data, "sender": data["from"]}
+            data.pop("from")
+        return data
+
+    @model_validator(mode="after")
+    def _customer_lines_are_labelled(self) -> "ThreadLine":
+        if self.sender == "customer":
+            if self.expect is None:
+                raise ValueError("a customer message needs 'expect'")
+            if self.tone is not None and self.tone not in TONES:
+                raise ValueError(f"unknown tone {self.tone!r}")
+            if self.complaint is not None and self.complaint not in COMPLAINTS:
+                raise ValueError(f"unknown complaint {self.complaint!r}")
+        return self
+
+
+class LabelledThread(BaseModel):
+    id: str
+    lang: str
+    messages: list[ThreadLine]
+
+
+def load_threads(path: Path) -> list[LabelledThread]:
+    """Every line validated; a bad line is an error naming its line number, never skipped."""
+    threads = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                threads.append(LabelledThread.model_validate(json.loads(line)))
+            except (ValueError, json.JSONDecodeError) as exc:
+                raise ValueError(f"{path}:{number}: {exc}") from exc
+    return threads
+
+
+def _rates(lines: Sequence[ThreadLine], paths: Sequence[str]) -> dict[str, float | int]:
+    pairs = list(zip(lines, paths))
+    non_abusive = [p for line, p in pairs if line.expect != "abusive"]
+    positive = [p for line, p in pairs if line.tone == "positive" and line.complaint in (None, "none")
+                and line.expect == "nothing_to_fix"]
+    complaints = [p for line, p in pairs if line.expect == "recovery" and line.complaint not in (None, "none")]
+    abusive = [p for line, p in pairs if line.expect == "abusive"]
+    out: dict[str, float | int] = {"n": len(pairs),
+                                   "path_accuracy": sum(line.expect == p for line, p in pairs) / max(1, len(pairs))}
+    for name, count, group, wrong in (
+            ("false_abusive_rate", "n_non_abusive", non_abusive, lambda p: p == "abusive"),
+            ("positive_apologised_rate", "n_positive", positive, lambda p: p != "nothing_to_fix"),
+            ("complaint_missed_rate", "n_complaints", complaints, lambda p: p == "nothing_to_fix"),
+            ("abusive_missed_rate", "n_abusive", abusive, lambda p: p != "abusive")):
+        if group:
+            out |= {name: sum(map(wrong, group)) / len(group), count: len(group)}
+    return out
+
+
+def evaluate_threads(threads: Sequence[LabelledThread],
+                     classify: Callable[[list[str]], list[Classification]]) -> dict[str, dict]:
+    """Rates per language and over all threads ('all'), from the product's own path for each customer message."""
+    lines = [(t.lang, m) for t in threads for m in t.messages if m.sender == "customer"]
+    decisions = classify([m.text for _, m in lines])
+    paths = [message_path(m.text, d) for (_, m), d in zip(lines, decisions)]
+    by_lang: dict[str, list[int]] = defaultdict(list)
+    for i, (lang, _) in enumerate(lines):
+        by_lang[lang].append(i)
+    report = {lang: _rates([lines[i][1] for i in idx], [paths[i] for i in idx]) for lang, idx in sorted(by_lang.items())}
+    report["all"] = _rates([m for _, m in lines], paths)
+    return report

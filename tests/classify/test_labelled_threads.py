@@ -1,0 +1,67 @@
+"""Labelled threads: strict loading, and product error rates from the planner's own path for each message."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.classify.labelled_threads import evaluate_threads, load_threads
+from bot.cli.common import DEFAULT_THREADS
+from bot.coach.models import Classification, Prediction
+
+
+def _thread(tid: str, lang: str, *messages: dict) -> str:
+    return json.dumps({"id": tid, "lang": lang, "messages": list(messages)}, ensure_ascii=False)
+
+
+def _said(tone: str, complaint: str) -> Classification:
+    return Classification(language="en", tone=Prediction(label=tone, confidence=0.9),
+                          complaint=Prediction(label=complaint, confidence=0.9))
+
+
+def test_rates_follow_the_products_path(tmp_path: Path):
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join([
+        _thread("en-1", "en",
+                {"from": "customer", "text": "my parcel is late", "expect": "recovery", "tone": "frustrated",
+                 "complaint": "delivery"},
+                {"from": "agent", "text": "sorry, checking"},
+                {"from": "customer", "text": "got it, thank you!", "expect": "nothing_to_fix", "tone": "positive",
+                 "complaint": "none"}),
+        _thread("ru-1", "ru",
+                {"from": "customer", "text": "я знаю, где ваш офис", "expect": "abusive", "tone": "abusive",
+                 "complaint": "none"},
+                {"from": "customer", "text": "спасибо", "expect": "nothing_to_fix", "tone": "positive",
+                 "complaint": "none"}),
+    ]) + "\n")
+    threads = load_threads(path)
+    # the model misreads the English thanks as a complaint and the Russian threat as neutral
+    said = {"my parcel is late": _said("frustrated", "delivery"), "got it, thank you!": _said("positive", "delivery"),
+            "я знаю, где ваш офис": _said("neutral", "none"), "спасибо": _said("positive", "none")}
+    report = evaluate_threads(threads, lambda texts: [said[t] for t in texts])
+    assert report["en"]["positive_apologised_rate"] == 1.0 and report["en"]["complaint_missed_rate"] == 0.0
+    # the threat list overrides the model: the threat reaches the abusive path
+    assert report["ru"]["abusive_missed_rate"] == 0.0 and report["ru"]["false_abusive_rate"] == 0.0
+    assert report["all"]["n"] == 4 and report["all"]["path_accuracy"] == 0.75
+    assert report["all"]["n_positive"] == 2 and report["all"]["positive_apologised_rate"] == 0.5
+
+
+@pytest.mark.parametrize("message, error", [
+    ({"from": "customer", "text": "hi"}, "needs 'expect'"),
+    ({"from": "customer", "text": "hi", "expect": "apology"}, "expect"),
+    ({"from": "customer", "text": "hi", "expect": "recovery", "tone": "furious"}, "unknown tone"),
+])
+def test_a_bad_line_names_its_line(tmp_path: Path, message: dict, error: str):
+    path = tmp_path / "t.jsonl"
+    path.write_text(_thread("ok", "en", {"from": "agent", "text": "hello"}) + "\n" + _thread("bad", "en", message))
+    with pytest.raises(ValueError, match=r"(?s)t.jsonl:2:.*" + error):
+        load_threads(path)
+
+
+def test_the_shipped_threads_load_and_cover_four_languages():
+    if not DEFAULT_THREADS.is_file():
+        pytest.skip("no labelled threads in this checkout")
+    threads = load_threads(DEFAULT_THREADS)
+    assert {t.lang for t in threads} >= {"en", "ru", "zh", "et"}
+    assert len({t.id for t in threads}) == len(threads)
