@@ -34,18 +34,7 @@ import tests.slack.conftest as harness
 from bot.engine import RecoveryEngine
 from bot.slack.driver import buttons
 from bot.slack.resilience import build_web_client
-from tests.slack.conftest import (  # noqa: F401  (fixtures used by name)
-    AGENTS,
-    CHANNEL,
-    CUSTOMER,
-    FakeClassifier,
-    card_for,
-    database_url,
-    fake,
-    make_bot,
-    settings,
-    template_db,
-)
+from tests.slack.conftest import AGENTS, CHANNEL, CUSTOMER, FakeClassifier, card_for
 
 pytestmark = pytest.mark.faults
 FAST = {"coach_inbox_poll_seconds": 0.05, "coach_retry_base_seconds": 0.1, "coach_retry_max_seconds": 0.5}

@@ -17,18 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app as cli
-from tests.slack.conftest import (  # noqa: F401  (fixtures used by name)
-    AGENTS,
-    CHANNEL,
-    CUSTOMER,
-    bot,
-    card_for,
-    database_url,
-    fake,
-    make_bot,
-    settings,
-    template_db,
-)
+from tests.slack.conftest import AGENTS, CHANNEL, CUSTOMER, card_for
 
 pytestmark = pytest.mark.faults
 

@@ -30,9 +30,7 @@ import yaml
 
 from bot.slack.driver import SlackDriver
 from tests.conftest import PLAYBOOK_PATH
-from tests.slack.conftest import (  # noqa: F401  (fixtures used by name)
-    ADMIN, CHANNEL, SECRET, TOKEN, bot, database_url, fake, make_bot, settings, template_db,
-)
+from tests.slack.conftest import ADMIN, CHANNEL, SECRET, TOKEN
 
 pytestmark = pytest.mark.faults
 

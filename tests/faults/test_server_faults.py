@@ -27,17 +27,7 @@ from pathlib import Path
 import pytest
 
 from bot.slack.logging import JsonFormatter
-from tests.slack.conftest import (  # noqa: F401  (fixtures used by name)
-    ADMIN,
-    CHANNEL,
-    CUSTOMER,
-    bot,
-    database_url,
-    fake,
-    make_bot,
-    settings,
-    template_db,
-)
+from tests.slack.conftest import ADMIN, CHANNEL, CUSTOMER
 
 pytestmark = pytest.mark.faults
 
