@@ -10,6 +10,7 @@ from typing import Annotated, BinaryIO, Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from bot.cli.common import app, err, fail
 from bot.cli import common
@@ -254,12 +255,12 @@ def playbook_validate(path: Annotated[Path, typer.Argument(help="playbook YAML f
     try:
         playbook = load_playbook(path)
     except PlaybookError as exc:
-        err.print(f"[red]invalid playbook[/red] {exc.source}")
-        for problem in exc.problems:
-            err.print(f"  - {problem}")
+        err.print(f"[red]invalid playbook[/red] {escape(str(exc.source))}")
+        for problem in exc.problems:  # problems quote the file ("[en]", "[0]"): never read them as markup
+            err.print(f"  - {escape(str(problem))}")
         raise typer.Exit(1)
     options = sum(len(v) for v in playbook.compensation.values())
-    Console().print(f"[green]ok[/green] {path}: {playbook.company}, languages {', '.join(playbook.languages)}, "
+    Console().print(f"[green]ok[/green] {escape(str(path))}: {escape(playbook.company)}, languages {', '.join(playbook.languages)}, "
                     f"{options} compensation options")
 
 

@@ -25,3 +25,12 @@ def test_validate_missing_file(tmp_path):
     result = runner.invoke(app, ["playbook", "validate", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 1
     assert "cannot read file" in result.output
+
+
+def test_problems_print_literally_not_as_markup(tmp_path, playbook_text):
+    """'[en]' in a problem is the language at fault; rich must not swallow it as a style tag."""
+    text = playbook_text.replace("That is our mistake, not yours, and I'm taking care of it personally right now.",
+                                 "But that was the courier's fault.", 1)
+    result = runner.invoke(app, ["playbook", "validate", str(write(tmp_path, "bad.yaml", text))])
+    assert result.exit_code == 1
+    assert "[en] qualifies the apology" in result.output
