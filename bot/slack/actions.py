@@ -6,8 +6,8 @@ an agent chose to send with *Send apology*, and it is posted at most once per ca
 
 Idempotent interactions: a validly signed request can be replayed within Slack's 5-minute signature
 window, and the same request can reach two workers. A global middleware therefore claims a key per
-(user, action, message) for buttons, per (user, command, trigger) for slash commands and per (user, view)
-for forms in the database (a primary key, not process memory) before anything runs; a request whose key
+(user, action, message) for buttons, per (user, command, trigger) for slash commands and shortcuts and per
+(user, view) for forms in the database (a primary key, not process memory) before anything runs; a request whose key
 is taken is acked and dropped. "Send apology" also claims a key per card that never expires, given back
 only when Slack refused the post.
 """
@@ -91,6 +91,8 @@ def interaction_key(body: dict) -> str | None:
     if kind == "view_submission":
         view = body.get("view") or {}
         return once_key("view", user, view.get("callback_id", ""), view.get("id", ""), view.get("hash", ""))
+    if kind == "message_action":  # a replayed shortcut carries the same trigger_id; a new click a new one
+        return once_key("shortcut", user, body.get("callback_id", ""), body.get("trigger_id", ""))
     if body.get("command"):
         trigger = body.get("trigger_id") or hashlib.sha256(repr(sorted(body.items())).encode()).hexdigest()
         return once_key("command", user, body["command"], trigger)

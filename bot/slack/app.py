@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 
 from bot.engine import RecoveryEngine
 from bot.settings import Settings
-from bot.slack import actions, home, messages, metrics, oauth, recover
+from bot.slack import actions, home, messages, metrics, oauth, recover, shortcuts
 from bot.slack.logging import get_logger
 from bot.slack.resilience import build_web_client
 from bot.slack.roles import RoleResolver
@@ -264,6 +264,7 @@ def build_app(settings: Settings, engine: RecoveryEngine, store: Store, client: 
     home.register(bolt, services)
     actions.register(bolt, services)
     recover.register(bolt, services)
+    shortcuts.register(bolt, services)
     if workspaces is not None and installations is not None:
         oauth.carry_workspace(services.inference)  # work handed to the pool keeps its workspace
         if getattr(services, "delivery", None) is not None:

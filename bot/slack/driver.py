@@ -104,6 +104,15 @@ class SlackDriver:
             payload["message"] = {"ts": message_ts, "text": ""}
         return self.interactive(payload)
 
+    def message_shortcut(self, user: str, message: dict, channel: str, callback_id: str = "recovery_plan",
+                         trigger_id: str | None = None) -> Reply:
+        """Click a message shortcut (⋮ More actions) on `message` as stored in the fake, as Slack sends it."""
+        payload = {"type": "message_action", "callback_id": callback_id, "user": {"id": user, "name": user.lower()},
+                   "channel": {"id": channel, "name": channel.lower()}, "message": message,
+                   "message_ts": message.get("ts"), "trigger_id": trigger_id or f"trig.{next(self._ids)}",
+                   "response_url": self.response_url(), "action_ts": str(time.time())}
+        return self.interactive(payload)
+
     def submit_view(self, user: str, view: dict, values: dict[str, dict]) -> Reply:
         """Submit a modal the bot opened; `values` as Slack sends view.state.values."""
         payload = {"type": "view_submission", "user": {"id": user}, "trigger_id": f"trig.{next(self._ids)}",

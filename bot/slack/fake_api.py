@@ -284,6 +284,8 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found"}
         with self._cond:
             thread = [m for m in self.messages[channel] if m["ts"] == root or m.get("thread_ts") == root]
+        if not thread:  # like Slack: a ts that names no message of the channel
+            return {"ok": False, "error": "thread_not_found"}
         return {"messages": sorted(thread, key=lambda m: float(m["ts"])), "has_more": False}
 
     def _m_conversations_history(self, args: dict) -> dict:
@@ -305,6 +307,9 @@ class FakeSlack:
         return {"channel": channel, "ts": message["ts"], "message": message}
 
     def _m_chat_postEphemeral(self, args: dict) -> dict:
+        members = self.members.get(args.get("channel", ""))
+        if members is not None and self.bot_user_id not in members:  # like Slack: the bot must be in the channel
+            return {"ok": False, "error": "not_in_channel"}
         return {"message_ts": self.next_ts()}
 
     def _m_chat_update(self, args: dict) -> dict:

@@ -11,6 +11,7 @@ import http.client
 import re
 import time
 import urllib.request
+from collections import Counter
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -18,9 +19,11 @@ from typing import Any, Callable
 from urllib.parse import urlparse
 
 from slack_bolt import Ack, App, Respond
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.coach.memory import load_profile
-from bot.coach.models import ThreadMessage
+from bot.coach.models import Classification, RecoveryPlan, ThreadMessage
+from bot.coach.planner import card_path
 from bot.playbook import MAX_PLAYBOOK_BYTES, Playbook, PlaybookError, decode_playbook
 from bot.render import blocks as ui
 from bot.slack.logging import get_logger
@@ -31,17 +34,23 @@ log = get_logger("slack.recover")
 DOWNLOAD_SECONDS = 5.0        # a whole playbook download, however slowly the bytes drip
 MODAL_VERDICT_SECONDS = 1.5   # the upload form waits this long to show errors on itself; then it closes, the DM follows
 BUSY = ":hourglass: The coach is busy right now; the live playbook stays. Try the upload again in a minute."
-LINK = re.compile(r"/archives/(?P<channel>[A-Z0-9]+)/p(?P<sec>\d{10})(?P<usec>\d{6})(?:\?(?P<query>\S*))?")
+LINK = re.compile(r"/archives/(?P<channel>[A-Z0-9]+)/p(?P<sec>\d{10})(?P<usec>\d{6})(?:\?(?P<query>[^\s>|]*))?")
 FILE_ID = re.compile(r"\b(F[A-Z0-9]{6,})\b")
 ADMIN_SUBCOMMANDS = {"show", "upload", "history", "rollback"}
 
 HELP = """*Recovery Coach* — `/recover`
-• `/recover` in a thread, or `/recover <message link>` — the full recovery plan for that customer message
+• *Recovery plan* (the message shortcut: ⋮ More actions on a customer's message) — the whole thread's plan, privately
+• `/recover <message link>` — the full recovery plan for that customer message (bare `/recover`: the channel's latest open incident)
 • `/recover stats [7d|30d]` — incidents by type, tone and hour, patterns worth a look, heat map (sent to you privately)
 • `/recover followups` — follow-ups that are due
 • `/recover playbook show | upload [file link] | history | rollback N` — playbook admins only
 • `/recover help` — this text"""
 USAGE = "I didn't understand that. " + HELP
+LATEST_OPEN = ("Planning this channel's latest open incident. For a particular thread, use the *Recovery plan* "
+               "shortcut on its message (⋮ More actions) or `/recover <message link>`.")
+USE_SHORTCUT = ("Slash commands can't see which thread you are in. For this thread's plan, use the *Recovery plan* "
+                "shortcut on its message (hover the message → ⋮ More actions → Recovery plan), or "
+                "`/recover <message link>`.")
 
 
 def register(app: App, services) -> None:
@@ -60,6 +69,9 @@ def handle_recover(services, command: dict, respond: Respond) -> None:
     args = (command.get("text") or "").split()
     sub = args[0].lower() if args else ""
     link = LINK.search(command.get("text") or "")
+    if not link and not args and command.get("thread_ts"):
+        respond(text=USE_SHORTCUT)  # a bare /recover in a thread: only the shortcut carries the thread
+        return
     if link or not args:
         target = _thread_target(services, command, link)
         if target is None:
@@ -67,6 +79,8 @@ def handle_recover(services, command: dict, respond: Respond) -> None:
             return
         if not _require_supervisor(services, user, "recover plan", respond):
             return
+        if not link:  # a command cannot tell which thread it was typed in: say what is planned, and how to pick
+            respond(text=LATEST_OPEN)
         services.inference.submit(full_plan, services, respond, user, command.get("team_id") or "", *target)
     elif sub == "help":
         respond(text=HELP)
@@ -98,14 +112,12 @@ def _require_supervisor(services, user: str, action: str, respond: Respond) -> b
 
 
 def _thread_target(services, command: dict, link: re.Match | None) -> tuple[str, str, str | None] | None:
-    """(channel, thread root ts, message ts or None) from a link, the command's thread, or the channel's latest incident."""
+    """(channel, thread root ts, message ts or None) from a link, or the channel's latest open incident."""
     if link:
         ts = f"{link['sec']}.{link['usec']}"
         query = dict(part.split("=", 1) for part in (link["query"] or "").split("&") if "=" in part)
         return link["channel"], query.get("thread_ts", ts), ts
     channel = command["channel_id"]
-    if command.get("thread_ts"):
-        return channel, command["thread_ts"], None
     recent = [i for i in services.store.incidents_since(services.now() - timedelta(days=7))
               if i.channel == channel and i.status == "open"]
     if recent:
@@ -114,35 +126,113 @@ def _thread_target(services, command: dict, link: re.Match | None) -> tuple[str,
     return None
 
 
-def full_plan(services, respond: Respond, user: str, workspace: str, channel: str, thread_ts: str,
-              message_ts: str | None) -> None:
-    replies = safe_call("conversations.replies", services.client.conversations_replies, channel=channel, ts=thread_ts,
-                        limit=200)
-    if replies is None:
-        respond(text="I can't read that thread: is the bot invited to the channel?")
-        return
-    messages = [m for m in replies.get("messages") or [] if not m.get("bot_id") and m.get("text")]
+@dataclass(frozen=True)
+class ThreadPlan:
+    """One thread's plan and where its card's buttons point (the planned customer message)."""
+
+    plan: RecoveryPlan
+    context: ui.CardContext
+
+    def text(self) -> str:
+        return ui.card_text(self.plan)
+
+    def blocks(self) -> list[dict]:
+        return ui.coaching_card(self.plan, self.context, full=True)
+
+
+def thread_labels(latest: Classification, earlier: list[Classification],
+                  tone_points: dict[str, int]) -> tuple[Classification, list[str]]:
+    """The labels of a whole thread, so that "where is it??" after "I was charged twice" is still billing.
+
+    Complaint: the planned message's, else the latest earlier customer message's that names one (confidently).
+    Tone: the strongest (by the playbook's severity points) confident one in the thread; abusive only when the
+    planned message is, since a boundary answers what was said now. Language: the thread's most common.
+    Returns the labels and a 'why' line for each thing taken from an earlier message.
+    """
+    if card_path(latest) == "abusive" or not earlier:
+        return latest, []
+    why: list[str] = []
+    complaint = latest.complaint
+    if complaint.label == "none" or complaint.unsure:
+        named = [c.complaint for c in earlier if c.complaint.label != "none" and not c.complaint.unsure]
+        if named:
+            complaint = named[-1]
+            why.append(f"Whole thread: the {complaint.label.replace('_', ' ')} complaint comes from an earlier message.")
+    tones = [c.tone for c in [*earlier, latest] if c.tone.label != "abusive" and not c.tone.unsure]
+    tone = latest.tone
+    if tones:
+        strongest = max(reversed(tones), key=lambda t: tone_points.get(t.label, 0))  # ties: the latest
+        if tone_points.get(strongest.label, 0) > tone_points.get(latest.tone.label, 0) or latest.tone.unsure:
+            tone = strongest
+            why.append(f"Whole thread: {tone.label} tone, the strongest in the thread.")
+    counts = Counter(c.language for c in [*earlier, latest])
+    language = max(reversed(list(counts)), key=lambda lang: (counts[lang], lang == latest.language))
+    return Classification(language=language, tone=tone, complaint=complaint), why
+
+
+def _read_thread(services, channel: str, thread_ts: str) -> list[dict] | str:
+    """The thread's messages, or a sentence for the requester saying why they cannot be read."""
+    try:
+        replies = services.client.conversations_replies(channel=channel, ts=thread_ts, limit=200)
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        log.warning("slack call failed", extra={"method": "conversations.replies", "error": error})
+        if error in ("thread_not_found", "message_not_found"):
+            return "I can't find that message: it may have been deleted."
+        if error in ("channel_not_found", "not_in_channel", "missing_scope"):
+            return "I can't read that thread: is the bot invited to the channel? (`/invite @Recovery Coach`)"
+        return "Slack didn't let me read that thread just now; try again in a minute."
+    except (SlackClientError, OSError) as exc:
+        log.warning("slack call failed", extra={"method": "conversations.replies", "error": type(exc).__name__})
+        return "Slack didn't answer just now; try again in a minute."
+    return list(replies.get("messages") or [])
+
+
+def plan_thread(services, user: str, workspace: str, channel: str, thread_ts: str,
+                message_ts: str | None) -> ThreadPlan | str:
+    """The one thread planner, behind `/recover <link>` and the "Recovery plan" shortcut.
+
+    Plans `message_ts` (or the thread's latest customer message) with everything said before it and the
+    thread's labels (thread_labels); records the incident when the thread has none. Returns the plan, or a
+    sentence for the requester saying why there is none (never raises for a missing thread or channel).
+    """
+    read = _read_thread(services, channel, thread_ts)
+    if isinstance(read, str):
+        return read
+    messages = [m for m in read if not m.get("bot_id") and m.get("text")]
     customer_msgs = [m for m in messages if services.roles.is_customer(m.get("user"))]
     chosen = next((m for m in customer_msgs if m["ts"] == message_ts), None) or (customer_msgs[-1] if customer_msgs else None)
     if chosen is None:
-        respond(text="No customer message in that thread.")
-        return
+        return "No customer message in that thread."
+    before = [m for m in messages if float(m["ts"]) < float(chosen["ts"])]
     earlier = [ThreadMessage(text=m["text"], from_customer=m in customer_msgs, has_files=bool(m.get("files")))
-               for m in messages if float(m["ts"]) < float(chosen["ts"])]
+               for m in before]
     classification = services.engine.classify(chosen["text"])
+    earlier_labels = [services.engine.classify(m["text"]) for m in before if m in customer_msgs]
+    labels, why = thread_labels(classification, earlier_labels, services.engine.playbook.severity.tone_points)
     profile = load_profile(services.store, workspace, chosen["user"], thread_ts, services.now())  # memory in full below
     plan = services.engine.suggest(chosen["text"], earlier, profile, services.roles.authority(user),
-                                   bool(chosen.get("files")), classification)
+                                   bool(chosen.get("files")), labels)
+    plan.why[:0] = why
     incident = services.store.incident_for_thread(workspace, channel, thread_ts)
     if incident is not None:
         incident_id = incident.id
-    else:
+    else:  # the message's own labels are stored: feedback and training must see what the model said of it
         incident_id = services.store.record_customer_message(
             CustomerMessage(workspace, channel, thread_ts, chosen["ts"], chosen["user"], chosen["text"],
                             datetime.fromtimestamp(float(chosen["ts"]), timezone.utc)),
             classification, plan, shown_to=[user])
-    ctx = ui.CardContext(incident_id, channel, thread_ts, chosen["ts"])
-    respond(text=ui.card_text(plan), blocks=ui.coaching_card(plan, ctx, full=True))
+    return ThreadPlan(plan, ui.CardContext(incident_id, channel, thread_ts, chosen["ts"]))
+
+
+def full_plan(services, respond: Respond, user: str, workspace: str, channel: str, thread_ts: str,
+              message_ts: str | None) -> None:
+    """`/recover <link>`: the thread's plan (plan_thread) on the command's response_url."""
+    planned = plan_thread(services, user, workspace, channel, thread_ts, message_ts)
+    if isinstance(planned, str):
+        respond(text=planned)
+        return
+    respond(text=planned.text(), blocks=planned.blocks())
 
 
 def send_stats(services, respond: Respond, user: str, days: int) -> None:

@@ -134,6 +134,9 @@ def test_manifest_matches_what_the_app_handles_and_calls():
 
     manifest = yaml.safe_load((PROJECT_ROOT / "manifest.yml").read_text())
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/recover"]
+    from bot.slack.shortcuts import RECOVERY_PLAN
+
+    assert [(s["type"], s["callback_id"]) for s in manifest["features"]["shortcuts"]] == [("message", RECOVERY_PLAN)]
     assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {
         "message.channels", "message.groups", "app_home_opened", "app_uninstalled", "tokens_revoked"}
     assert manifest["settings"]["interactivity"]["is_enabled"] and manifest["features"]["app_home"]["home_tab_enabled"]
