@@ -6,9 +6,13 @@ API calls go to the recording fake Slack (conversations.replies answers from the
 from __future__ import annotations
 
 import json
+import re
 import time
 
+import pytest
+
 from bot.coach.models import Classification
+from bot.engine import RecoveryEngine
 from bot.slack.driver import buttons
 from bot.slack.fake_api import Call
 from bot.slack.recover import LATEST_OPEN, USE_SHORTCUT, thread_labels
@@ -153,6 +157,51 @@ def test_recover_in_a_thread_points_to_the_shortcut_and_its_other_forms_still_wo
     bot.driver.command(SUPERVISOR, "help", CHANNEL)
     assert "Recovery plan" in bot.fake.wait_for("response_url", where=lambda c: "`/recover help`" in
                                                 (c.args.get("text") or ""))[-1].args["text"]
+
+
+# 4 customer messages and an agent's reply per language: the complaint only in the first, the churn threat in the last
+THREADS = {
+    "en": ["I was charged twice for my order", "Hello?", "Let me check that for you.", "Any news?",
+           "I won't order from you again"],
+    "ru": ["С меня списали деньги дважды за заказ", "Алло?", "Сейчас проверю.", "Есть новости?",
+           "Я больше не буду у вас заказывать."],
+    "zh": ["我的订单被扣了两次钱", "有人吗？", "我马上查一下。", "有消息吗？", "再也不买了！"],
+    "et": ["Tellimuse eest võeti raha kaks korda", "Halloo?", "Kohe vaatan.", "Kas on uudiseid?",
+           "Ma ei telli teilt enam"],
+}
+
+
+class ThreadClassifier:
+    """The model's part for the four-language threads: the language by script and word, billing in the first line."""
+
+    BILLING = ("charged twice", "дважды", "两次", "kaks korda")
+
+    def classify(self, text: str) -> Classification:
+        language = ("ru" if re.search("[а-яё]", text.lower()) else "zh" if re.search("[\u4e00-\u9fff]", text)
+                    else "et" if re.search(r"\b(halloo|kas|ma|kohe|tellimuse)\b", text.lower()) else "en")
+        if any(key in text for key in self.BILLING):
+            return classification("angry", "billing", language)
+        return classification("neutral", "none", language)
+
+    def classify_many(self, texts: list[str]) -> list[Classification]:
+        return [self.classify(t) for t in texts]
+
+
+@pytest.mark.parametrize("language", sorted(THREADS))
+def test_the_shortcut_plans_a_five_message_thread_in_each_language(make_bot, settings, playbook, language):
+    bot = make_bot(engine=RecoveryEngine(settings, classifier=ThreadClassifier(), playbook=playbook))
+    texts = THREADS[language]
+    root = bot.fake.add_message(CHANNEL, CUSTOMER, texts[0])
+    for i, text in enumerate(texts[1:], start=1):
+        bot.fake.add_message(CHANNEL, AGENT if i == 2 else CUSTOMER, text, thread_ts=root["ts"])
+    bot.driver.message_shortcut(AGENT, root, CHANNEL)
+    text = plan_card(bot, AGENT).blocks_text()
+    assert f"*Language:* {language}" in text and "*Complaint:* billing" in text and WHOLE_THREAD in text
+    assert "may leave" in text  # the churn threat of the last line, in its language
+    apology = playbook.apologies["angry"].get(language).format(company=playbook.company,
+                                                                issue=playbook.issue_phrases["billing"].get(language),
+                                                                days="")
+    assert apology in text  # the apology of the thread's language and tone
 
 
 # ---- thread_labels, fast ------------------------------------------------------------------------------
