@@ -113,3 +113,5 @@ class RecoveryPlan(BaseModel):
     details_found: dict[str, str] = Field(default_factory=dict)
     product: str | None = Field(None, description="the playbook catalogue's id of the product named, never an order number")
     customer_memory: CustomerMemory | None = Field(None, description="the customer's history, when it was looked up")
+    checklist: list[str] | None = Field(None, description="steps of 'a complaint is a gift' done so far in this thread "
+                                                          "(bot/coach/checklist.py), when it was looked up")

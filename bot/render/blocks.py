@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.coach.checklist import checklist_line
 from bot.coach.models import CompensationSuggestion, CustomerMemory, Prediction, RecoveryPlan
 from bot.labels import COMPLAINTS, TONES
 
@@ -118,6 +119,8 @@ def coaching_card(plan: RecoveryPlan, ctx: CardContext, full: bool = False) -> l
     ]
     if plan.customer_memory is not None:  # so the customer never has to tell the story twice
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": memory_line(plan.customer_memory)[:3000]}]})
+    if plan.checklist is not None:  # the 8 steps of "a complaint is a gift", those done in this thread ticked
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": checklist_line(plan.checklist)}]})
     if plan.churn_risk:  # the seeds: count what a lost customer costs, so it leads the card
         blocks.append(_section(
             f":warning: *Churn risk — the customer says they may leave.* "

@@ -6,6 +6,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from bot.coach.checklist import checklist_plain
 from bot.coach.models import Prediction, RecoveryPlan
 
 SEVERITY_STYLE = {"low": "green", "medium": "yellow", "high": "red", "critical": "bold white on red"}
@@ -49,6 +50,8 @@ def render_card(plan: RecoveryPlan) -> Panel:
         body.add_row("History", f"{len(memory.incidents)} earlier incident(s)"
                      + (f", flagged: {memory.flags[0]}" if memory.flags else "")
                      + (f", last given {memory.last_given}" if memory.last_given else ""))
+    if plan.checklist is not None:
+        body.add_row("Steps", checklist_plain(plan.checklist))
     for item in plan.follow_up:
         body.add_row(f"Follow-up {item.when}", item.action)
     why = Text("\n".join(f"• {reason}" for reason in plan.why), style="dim")

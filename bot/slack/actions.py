@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, BoltResponse, Respond
 
+from bot.coach.checklist import detect_steps
 from bot.coach.models import CompensationSuggestion, FollowUpItem
 from bot.labels import ROLES
 from bot.render import blocks as ui
@@ -160,6 +161,10 @@ def send_apology(services, ack: Ack, body: dict, action: dict, respond: Respond)
         tell(services, body, respond, ":warning: Slack did not accept the message; please send it yourself.")
         return
     services.store.record_suggestion_used(ctx.incident_id, "apology", user)
+    try:  # the checklist: what the sent words do (a boundary is no apology), as for a reply typed by hand
+        services.store.record_checklist_steps(ctx.incident_id, detect_steps(text), "card", user)
+    except Exception as exc:  # the apology is out: a checklist row must not make the agent think it was not
+        log.warning("checklist not updated", extra={"incident": ctx.incident_id, "error": type(exc).__name__})
     tell(services, body, respond, ":white_check_mark: Sent in the thread.")
     log.info("apology sent", extra={"incident": ctx.incident_id, "agent": user})
 

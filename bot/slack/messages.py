@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltContext, BoltResponse
 
+from bot.coach.checklist import ordered
 from bot.coach.memory import load_profile
 from bot.coach.models import RecoveryPlan, ThreadMessage
 from bot.labels import Role
@@ -290,10 +291,12 @@ def coach_customer_message(services: Services, event: dict, workspace: str, entr
     agents = [m for m in members if m != customer and services.roles.is_agent(m)]
 
     plans: dict[Role, RecoveryPlan] = {}
+    done = ordered(services.store.checklist(previous.id)) if previous is not None else []  # steps so far
 
     def plan_for(role: Role) -> RecoveryPlan:
         if role not in plans:
-            plans[role] = services.engine.suggest(text, thread, profile, role, has_files, classification)
+            plan = services.engine.suggest(text, thread, profile, role, has_files, classification)
+            plans[role] = plan.model_copy(update={"checklist": done})
         return plans[role]
 
     base = plan_for("agent")

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.coach.checklist import detect_steps
 from bot.playbook import Playbook
 from bot.playbook.text import find_qualifiers, normalise_phrase
 from bot.slack.logging import fingerprint, get_logger
@@ -135,6 +136,9 @@ def check_agent_reply(services, event: dict, workspace: str) -> bool:
                              thread_ts=thread_ts, text=nudge_text(findings))
         nudged = response is not None
     services.store.record_agent_reply(workspace, channel, thread_ts, user, nudged)
+    steps = detect_steps(event.get("text") or "", [f.reason for f in findings])  # the card's checklist
+    services.store.record_checklist_steps(incident.id, steps, "reply", user)
     log.info("agent reply checked", extra={"channel": channel, "agent": user, "incident": incident.id,
-                                           "faults": [f.reason for f in findings], "text": fingerprint(event.get("text"))})
+                                           "faults": [f.reason for f in findings], "steps": sorted(steps),
+                                           "text": fingerprint(event.get("text"))})
     return nudged

@@ -5,6 +5,7 @@ safe to call from several worker processes sharing one database (SQLite file or 
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -87,6 +88,9 @@ class Store(Protocol):
     def record_agent_reply(self, workspace: str, channel: str, thread_ts: str, agent: str,
                            nudged: bool) -> None: ...
     def record_suggestion_used(self, incident_id: int, kind: str, by_user: str) -> None: ...
+    def record_checklist_steps(self, incident_id: int, steps: Collection[str], source: str,
+                               by_user: str) -> list[str]: ...     # steps performed in words, first time each
+    def checklist(self, incident_id: int) -> frozenset[str]: ...     # steps done so far (bot/storage/checklist.py)
     def record_compensation(self, incident_id: int, option_id: str, offer: str, value: float, currency: str,
                             state: CompensationState, by_user: str, approver: str | None = None) -> int: ...
     def update_compensation(self, compensation_id: int, state: CompensationState, by_user: str) -> None: ...

@@ -9,7 +9,7 @@ recomputed, and follow-ups are claimed by a conditional UPDATE whose row count s
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -293,6 +293,23 @@ class SqlStore:
                     s.add(AgentReply(incident_id=incident_id, agent=agent, nudged=nudged, at=self._now()))
 
         with_retry(work)
+
+    def record_checklist_steps(self, incident_id: int, steps: Collection[str], source: str, by_user: str) -> list[str]:
+        """Keep the method's steps an agent performed in words (bot/storage/checklist.py); returns the new ones."""
+        from bot.storage.checklist import record_steps
+
+        def work() -> list[str]:
+            with self._write() as s:
+                return record_steps(s, incident_id, steps, source, by_user, self._now())
+
+        return with_retry(work) if steps else []
+
+    def checklist(self, incident_id: int) -> frozenset[str]:
+        """The steps of "a complaint is a gift" this incident has done so far, words and buttons."""
+        from bot.storage.checklist import steps_by_incident
+
+        with self.read_session() as s:
+            return steps_by_incident(s, [incident_id]).get(incident_id, frozenset())
 
     def record_suggestion_used(self, incident_id: int, kind: str, by_user: str) -> None:
         def work() -> None:

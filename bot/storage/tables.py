@@ -208,6 +208,20 @@ class CustomerFlag(Base):
     at: Mapped[datetime]
 
 
+class ChecklistStep(Base):
+    """A step of "a complaint is a gift" an agent performed in words in this thread (bot/coach/checklist.py), first
+    time only; steps done with buttons (offer given, follow-ups, internal flag) are read from their own tables."""
+
+    __tablename__ = "checklist_steps"
+    __table_args__ = (UniqueConstraint("incident_id", "step"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    step: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))             # reply | card (the card's Send apology)
+    by_user: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+
+
 class PlaybookVersionRow(Base):
     __tablename__ = "playbook_versions"
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)

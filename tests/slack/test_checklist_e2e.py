@@ -1,0 +1,85 @@
+"""Issue 12 item 7 end to end through the real Bolt app (signed HTTP, recording fake Slack): the card's checklist
+of "a complaint is a gift" follows what the agent wrote and clicked in the thread, and survives a restart."""
+from __future__ import annotations
+
+import json
+import time
+
+from bot.slack.driver import buttons
+from tests.slack.conftest import AGENTS, CHANNEL, CUSTOMER, card_for
+
+AGENT = AGENTS[0]
+
+
+def _wait(condition, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    return condition()
+
+
+def _checklist_line(call) -> str:
+    blocks = call.args["blocks"]
+    blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
+    lines = [e["text"] for b in blocks if b["type"] == "context" for e in b["elements"] if "gift steps" in e["text"]]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_the_next_card_shows_the_steps_the_agent_did_in_the_thread(make_bot):
+    bot = make_bot()
+    first, _ = bot.driver.message(CUSTOMER, "My parcel is still not here", CHANNEL)
+    card = card_for(bot.fake, AGENT)
+    assert "steps 0/8" in _checklist_line(card)
+    incident = _wait(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, first["ts"]))
+
+    # the agent thanks and apologises in the thread, in their own words (a qualified apology would not count)
+    bot.driver.message(AGENT, "Thank you for letting us know, and I'm so sorry about the delay.", CHANNEL,
+                       thread_ts=first["ts"])
+    assert _wait(lambda: {"thank", "explain", "apologise"} <= bot.services.store.checklist(incident.id))
+    offer = buttons(card.args)["coach_offer"]
+    assert json.loads(offer["value"])["o"]["authority"] == "agent"
+    bot.driver.click(AGENT, offer, CHANNEL)
+    bot.fake.wait_for("response_url", where=lambda c: "Offer recorded" in (c.args.get("text") or ""))
+    assert _wait(lambda: "fix" in bot.services.store.checklist(incident.id))
+
+    # a restart: a fresh worker on the same database coaches the customer's next message
+    bot.server.stop()
+    again = make_bot()
+    again.driver.message(CUSTOMER, "It is still not here and I am losing patience", CHANNEL, thread_ts=first["ts"],
+                         event_id="EvAfterRestart")  # the new driver's ids start again at 1
+    line = _checklist_line(card_for(again.fake, AGENT, count=2))
+    assert "steps 4/8" in line
+    for done in ("thank", "explain", "apologise", "fix"):
+        assert f"✓ *{done}*" in line
+    for todo in ("promise", "ask", "check satisfaction", "prevent"):
+        assert f"✓ *{todo}*" not in line and todo in line
+
+
+def test_a_qualified_apology_and_the_cards_apology_button(bot):
+    first, _ = bot.driver.message(CUSTOMER, "I was charged twice for order 12345", CHANNEL)
+    card = card_for(bot.fake, AGENT)
+    incident = _wait(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, first["ts"]))
+    bot.driver.message(AGENT, "Sorry, but that was the bank's fault.", CHANNEL, thread_ts=first["ts"])
+    bot.fake.wait_for("chat.postEphemeral", user=AGENT, where=lambda c: "Coach:" in (c.args.get("text") or ""))
+    time.sleep(0.3)
+    assert "apologise" not in bot.services.store.checklist(incident.id)  # nudged, and not counted
+
+    bot.driver.click(AGENT, buttons(card.args)["coach_send_apology"], CHANNEL)
+    bot.fake.wait_for("chat.postMessage", where=lambda c: c.args.get("thread_ts") == first["ts"])
+    steps = _wait(lambda: bot.services.store.checklist(incident.id) >= {"thank", "apologise", "promise"} and
+                  bot.services.store.checklist(incident.id))
+    assert {"thank", "apologise", "promise"} <= steps  # the card's angry apology: thanks, sorry, "I'm taking care"
+
+
+def test_resolved_with_follow_ups_checks_satisfaction_and_prevents_recurrence(bot):
+    first, _ = bot.driver.message(CUSTOMER, "I was charged twice for order 12345", CHANNEL)
+    card = card_for(bot.fake, AGENT)
+    incident = _wait(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, first["ts"]))
+    follow_ups = json.loads(buttons(card.args)["coach_resolved"]["value"])["f"]
+    assert any(when == "internal" for when, _ in follow_ups) and any(when != "internal" for when, _ in follow_ups)
+    bot.driver.click(AGENT, buttons(card.args)["coach_resolved"], CHANNEL)
+    assert _wait(lambda: {"check", "prevent"} <= bot.services.store.checklist(incident.id))
