@@ -10,6 +10,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from bot.coach.checklist import LABELS
 from bot.slack.logging import get_logger
 from bot.storage.api import Store
 
@@ -48,9 +49,16 @@ def stats_report(store: Store, days: int, now: datetime) -> tuple[str, bytes | N
         lines.append("*Rising:* " + ", ".join(f"{r.complaint.replace('_', ' ')} {r.previous}→{r.current}" for r in stats.rising[:4]))
     lines.append(f"*Compensation cost:* {_money(stats.compensation_cost)}  ·  *Value retained:* "
                  f"{_money(stats.value_retained)} ({stats.customers_retained} customers)")
+    lines.append(f"*Offers given:* {stats.offers_given}"
+                 + (f" ({_top(stats.offers_by_state)})" if stats.offers_by_state else ""))
     if stats.recovery_by_apology:
         lines.append("*Recovered by apology:* " + ", ".join(
             f"{r.choice} {r.rate:.0%} of {r.incidents}" for r in stats.recovery_by_apology[:4]))
+    if stats.steps_by_outcome:
+        lines.append(f"*Complaint-is-a-gift steps, recovered ({stats.recovered_incidents}) vs not "
+                     f"({stats.unrecovered_incidents}):* " + ", ".join(
+                         f"{LABELS.get(s.step, s.step)} {s.recovered:.0%}/{s.not_recovered:.0%}"  # type: ignore[call-overload]
+                         for s in stats.steps_by_outcome))
     if stats.patterns:
         lines.append("*Patterns worth a look:*\n" + "\n".join(f"• {p.describe()}" for p in stats.patterns[:5]))
     png: bytes | None = None

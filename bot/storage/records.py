@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.coach.checklist import ordered
+from bot.storage.checklist import steps_by_incident
 from bot.storage.redaction import safe_reference
 from bot.storage.tables import Compensation, Correction, FollowUp, Incident, SuggestionUse, to_utc
 
@@ -78,6 +80,7 @@ class IncidentRecord:
     corrections: int = 0
     follow_ups: int = 0
     follow_ups_sent: int = 0
+    steps: tuple[str, ...] = ()    # "a complaint is a gift" steps done, in the method's order (bot/storage/checklist.py)
 
     @property
     def hour_of_week(self) -> int:
@@ -140,11 +143,13 @@ def load_records(session: Session, since: datetime, until: datetime) -> list[Inc
     ):
         follow_ups[incident_id][0] += 1
         follow_ups[incident_id][1] += sent_at is not None
-    return [_record(i, uses[i.id], comps[i.id], corrections.get(i.id, 0), follow_ups[i.id]) for i in incidents]
+    steps = steps_by_incident(session, ids)
+    return [_record(i, uses[i.id], comps[i.id], corrections.get(i.id, 0), follow_ups[i.id], steps.get(i.id, frozenset()))
+            for i in incidents]
 
 
 def _record(i: Incident, uses: list[str], comps: list[Compensation], corrections: int,
-            follow_ups: list[int]) -> IncidentRecord:
+            follow_ups: list[int], steps: frozenset[str] = frozenset()) -> IncidentRecord:
     live = [c for c in comps if c.state != "denied"]
     spent = [c for c in comps if c.state in SPENT_STATES]
     best = max(live, key=lambda c: (STATE_RANK[c.state], c.value), default=None)
@@ -162,4 +167,5 @@ def _record(i: Incident, uses: list[str], comps: list[Compensation], corrections
         compensation_cost=round(sum(float(c.value) for c in spent), 2),
         compensation_currency=spent[0].currency if spent else None,
         corrections=corrections, follow_ups=follow_ups[0], follow_ups_sent=follow_ups[1],
+        steps=tuple(ordered(steps)),
     )

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from bot.coach.checklist import LABELS
 from bot.storage.stats import Stats
 
 
@@ -20,6 +21,25 @@ def _money(values: dict[str, float]) -> str:
     return ", ".join(f"{v:,.2f} {c}" for c, v in values.items()) or "0"
 
 
+def _offers(stats: Stats) -> str:
+    states = ", ".join(f"{state.replace('_', ' ')} {count}" for state, count in stats.offers_by_state.items())
+    return f"{stats.offers_given}" + (f" ({states})" if states else "")
+
+
+def steps_table(stats: Stats) -> Table:
+    """Which steps of "a complaint is a gift" the recovered incidents had, next to those that did not recover."""
+    table = Table(title=f"Steps of 'a complaint is a gift': recovered ({stats.recovered_incidents}) vs not "
+                        f"({stats.unrecovered_incidents})", title_justify="left")
+    for column in ("step", "recovered", "not recovered", "difference"):
+        table.add_column(column, justify="left" if column == "step" else "right")
+    for s in stats.steps_by_outcome:
+        table.add_row(LABELS.get(s.step, s.step), f"{s.recovered:.0%}", f"{s.not_recovered:.0%}",  # type: ignore[call-overload]
+                      f"{(s.recovered - s.not_recovered) * 100:+.0f} pts")
+    if not stats.steps_by_outcome:
+        table.add_row("(no complaints in the period)", "", "", "")
+    return table
+
+
 def stats_tables(stats: Stats) -> list[Table]:
     """The tables in reading order: volume, where it comes from, money, recovery, patterns."""
     summary = Table(title=f"Incidents {stats.since:%Y-%m-%d} to {stats.until:%Y-%m-%d} ({stats.days} days)",
@@ -29,6 +49,7 @@ def stats_tables(stats: Stats) -> list[Table]:
     summary.add_row("incidents", str(stats.total))
     summary.add_row(f"previous {stats.days} days", str(stats.previous_total))
     summary.add_row("compensation cost (approved + given)", _money(stats.compensation_cost))
+    summary.add_row("offers given (by the agent, or approved)", _offers(stats))
     summary.add_row(f"value retained ({stats.customers_retained} customers ended positive)",
                     _money(stats.value_retained))
     tables = [summary]
@@ -56,6 +77,7 @@ def stats_tables(stats: Stats) -> list[Table]:
             recovery.add_row(f"{group}: {r.choice}", str(r.incidents), str(r.recovered), f"{r.rate:.0%}",
                              f"{r.mean_tone_shift:+.2f}")
     tables.append(recovery)
+    tables.append(steps_table(stats))
     patterns = Table(title="Patterns worth a look (binomial test, Bonferroni-corrected)", title_justify="left")
     for column in ("complaint", "where", "count", "of", "expected", "lift", "p (adj.)"):
         patterns.add_column(column, justify="left" if column in ("complaint", "where") else "right")

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from bot.coach.checklist import STEPS
 from bot.storage.patterns import Pattern, find_patterns
 from bot.storage.records import SPENT_STATES, IncidentRecord, hour_of_week_label, load_band, load_records
 from bot.storage.store import SqlStore
@@ -34,6 +35,15 @@ class RecoveryRate:
     mean_tone_shift: float  # last minus first tone score
 
 
+@dataclass(frozen=True)
+class StepShare:
+    """How often one step of "a complaint is a gift" was done in recovered incidents and in the others."""
+
+    step: str
+    recovered: float        # share of recovered incidents that had the step
+    not_recovered: float    # share of the incidents that did not recover
+
+
 @dataclass
 class Stats:
     since: datetime
@@ -58,6 +68,9 @@ class Stats:
     patterns: list[Pattern] = field(default_factory=list)
     offers_given: int = 0                   # incidents with an offer given (by the agent, or approved)
     offers_by_state: dict[str, int] = field(default_factory=dict)  # each incident's furthest compensation state
+    steps_by_outcome: list[StepShare] = field(default_factory=list)  # the 8 steps, recovered vs not
+    recovered_incidents: int = 0            # complaint incidents that did not start positive, and recovered
+    unrecovered_incidents: int = 0          # ... and did not
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -105,7 +118,21 @@ def stats_from_records(current: Sequence[IncidentRecord], previous: Sequence[Inc
         patterns=find_patterns(current),
         offers_given=sum(1 for r in current if r.compensation_state in SPENT_STATES),
         offers_by_state=_counts(r.compensation_state for r in current if r.compensation_state),
+        **_steps(current),
     )
+
+
+def _steps(records: Sequence[IncidentRecord]) -> dict:
+    """Which steps successful recoveries had: the share of recovered incidents with each step, against the share
+    of the others, over the same incidents as the recovery rates (complaints that did not start positive)."""
+    group = [r for r in records if r.complaint != "none" and r.tone_first != "positive"]
+    good, bad = [r for r in group if r.recovered], [r for r in group if not r.recovered]
+
+    def share(rows: list[IncidentRecord], step: str) -> float:
+        return round(sum(step in r.steps for r in rows) / len(rows), 3) if rows else 0.0
+
+    return {"steps_by_outcome": [StepShare(s, share(good, s), share(bad, s)) for s in STEPS] if group else [],
+            "recovered_incidents": len(good), "unrecovered_incidents": len(bad)}
 
 
 def _counts(values: Iterable[str]) -> dict[str, int]:

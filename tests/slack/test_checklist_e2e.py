@@ -6,7 +6,7 @@ import json
 import time
 
 from bot.slack.driver import buttons
-from tests.slack.conftest import AGENTS, CHANNEL, CUSTOMER, card_for
+from tests.slack.conftest import AGENTS, CHANNEL, CUSTOMER, SUPERVISOR, card_for
 
 AGENT = AGENTS[0]
 
@@ -83,3 +83,17 @@ def test_resolved_with_follow_ups_checks_satisfaction_and_prevents_recurrence(bo
     assert any(when == "internal" for when, _ in follow_ups) and any(when != "internal" for when, _ in follow_ups)
     bot.driver.click(AGENT, buttons(card.args)["coach_resolved"], CHANNEL)
     assert _wait(lambda: {"check", "prevent"} <= bot.services.store.checklist(incident.id))
+
+
+def test_recover_stats_shows_offers_given_and_the_steps_by_outcome(bot):
+    first, _ = bot.driver.message(CUSTOMER, "My parcel is still not here", CHANNEL)
+    card = card_for(bot.fake, AGENT)
+    incident = _wait(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, first["ts"]))
+    bot.driver.message(AGENT, "I'm so sorry about this.", CHANNEL, thread_ts=first["ts"])
+    bot.driver.click(AGENT, buttons(card.args)["coach_offer"], CHANNEL)
+    assert _wait(lambda: {"apologise", "fix"} <= bot.services.store.checklist(incident.id))
+    bot.driver.command(SUPERVISOR, "stats 7d", CHANNEL)
+    text = bot.fake.wait_for("response_url", where=lambda c: "7 days" in (c.args.get("text") or ""))[-1].args["text"]
+    assert "*Offers given:* 1 (given 1)" in text
+    assert "*Complaint-is-a-gift steps, recovered (0) vs not (1):*" in text  # still frustrated: not recovered
+    assert "apologise 0%/100%" in text and "fix 0%/100%" in text and "thank 0%/0%" in text

@@ -98,6 +98,7 @@ def test_cli_db_stats_export(sqlite_url, book, tmp_path, monkeypatch):
 
     tables = runner.invoke(app, ["stats", "--days", "30"])
     assert tables.exit_code == 0 and "Incidents by complaint type" in tables.output and "(none found)" in tables.output
+    assert "offers given" in tables.output and "Steps of 'a complaint is a gift'" in tables.output
 
     out = tmp_path / "incidents.jsonl"
     exported = runner.invoke(app, ["export", "--days", "7", "--format", "jsonl", "--out", str(out)])

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from bot.coach.models import FollowUpItem
 from bot.storage.demo import generate_history
 from bot.storage.heatmap import render_heatmap
 from bot.storage.patterns import find_patterns
@@ -182,3 +183,37 @@ def test_finder_needs_a_minimum_count():
                for i in range(400)]
     assert find_patterns(records) == []  # 3 of 3 is striking but too few to act on
     assert find_patterns([]) == []
+
+
+def test_steps_of_recovered_and_unrecovered_incidents(small_history):
+    """Which steps of 'a complaint is a gift' the recovered incidents had (a, c) against the one that did not (b)."""
+    from rich.console import Console
+
+    from bot.storage.report import stats_tables
+
+    store = small_history
+    ids = {s.thread_ts: s.id for s in store.incidents_since(NOW - timedelta(days=7))}
+    assert store.record_checklist_steps(ids["a"], {"thank", "apologise"}, "reply", "U0AGENT1") == ["thank", "apologise"]
+    store.record_checklist_steps(ids["c"], {"apologise", "promise"}, "card", "U0AGENT1")
+    store.record_checklist_steps(ids["b"], {"thank"}, "reply", "U0AGENT1")
+    assert store.record_checklist_steps(ids["b"], {"thank", "fix"}, "reply", "U0AGENT2") == []  # once; fix is a button
+    store.resolve_incident(ids["c"], "U0AGENT1", [FollowUpItem(when="+3d", action="Ask if all is well")], now=NOW)
+    assert store.checklist(ids["c"]) == {"apologise", "promise", "fix", "check"}  # approved offer, follow-up
+    assert store.checklist(ids["b"]) == {"thank"}  # its offer was denied: no fix
+
+    stats = compute_stats(store, 7, NOW)
+    assert (stats.recovered_incidents, stats.unrecovered_incidents) == (2, 1)
+    shares = {s.step: (s.recovered, s.not_recovered) for s in stats.steps_by_outcome}
+    assert shares == {"thank": (0.5, 1.0), "explain": (0.0, 0.0), "apologise": (1.0, 0.0), "promise": (0.5, 0.0),
+                      "ask": (0.0, 0.0), "fix": (1.0, 0.0), "check": (0.5, 0.0), "prevent": (0.0, 0.0)}
+    assert stats.offers_given == 2
+    assert stats.to_dict()["steps_by_outcome"][2] == {"step": "apologise", "recovered": 1.0, "not_recovered": 0.0}
+
+    console = Console(record=True, width=200)
+    for table in stats_tables(stats):
+        console.print(table)
+    text = console.export_text()
+    assert "offers given (by the agent, or approved)" in text and "2 (approved 1, given 1)" in text
+    assert "recovered (2) vs not (1)" in text
+    assert [line.split() for line in text.splitlines() if line.strip("│ ").startswith("apologise")] == [
+        ["│", "apologise", "│", "100%", "│", "0%", "│", "+100", "pts", "│"]]
