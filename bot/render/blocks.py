@@ -253,7 +253,8 @@ def playbook_modal() -> Block:
     }
 
 
-def home_view(playbook_lines: list[str], incidents: list[str], follow_ups: list[str]) -> Block:
+def home_view(playbook_lines: list[str], incidents: list[str], follow_ups: list[str],
+              threads: list[str] | None = None) -> Block:
     def listing(title: str, lines: list[str], empty: str) -> list[Block]:
         body = "\n".join(lines[:40]) if lines else f"_{empty}_"
         return [{"type": "header", "text": {"type": "plain_text", "text": title}}, _section(body)]
@@ -264,4 +265,5 @@ def home_view(playbook_lines: list[str], incidents: list[str], follow_ups: list[
         *listing("Today's incidents", incidents, "none today"),
         {"type": "divider"},
         *listing("Your follow-ups due", follow_ups, "nothing due"),
+        *([{"type": "divider"}, *listing("Your open threads", threads, "no open threads")] if threads is not None else []),
     ]}

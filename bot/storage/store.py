@@ -506,6 +506,30 @@ class SqlStore:
             ).all()
             return self._summaries(s, incidents)
 
+    def agent_open_threads(self, agent: str, workspace: str | None = None, limit: int = 10,
+                           history: int = 5) -> list[tuple[IncidentSummary, list[IncidentSummary]]]:
+        """The agent's open customer threads (a card was shown to them, or they replied), latest first, each with
+        the customer's other incidents (found by the stored pseudonym, most recent first) for App Home's memory."""
+        with self.read_session() as s:
+            query = select(Incident).where(Incident.status == "open")
+            if workspace:
+                query = query.where(Incident.workspace == workspace)
+            candidates = s.scalars(query.order_by(Incident.last_message_at.desc(), Incident.id.desc()).limit(500)).all()
+            ids = [i.id for i in candidates]
+            theirs = set(s.scalars(select(AgentReply.incident_id).where(AgentReply.agent == agent,
+                                                                         AgentReply.incident_id.in_(ids))))
+            for incident_id, shown_to in s.execute(select(IncidentMessage.incident_id, IncidentMessage.shown_to)
+                                                   .where(IncidentMessage.incident_id.in_(ids))):
+                if agent in (shown_to or []):
+                    theirs.add(incident_id)
+            out = []
+            for incident in [i for i in candidates if i.id in theirs][:limit]:
+                others = s.scalars(select(Incident).where(
+                    Incident.workspace == incident.workspace, Incident.customer == incident.customer,
+                    Incident.id != incident.id).order_by(Incident.opened_at.desc(), Incident.id.desc()).limit(history)).all()
+                out.append((self._summaries(s, [incident])[0], self._summaries(s, others)))
+            return out
+
     def incidents_since(self, since: datetime) -> list[IncidentSummary]:
         with self.read_session() as s:
             incidents = s.scalars(

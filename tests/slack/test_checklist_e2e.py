@@ -97,3 +97,26 @@ def test_recover_stats_shows_offers_given_and_the_steps_by_outcome(bot):
     assert "*Offers given:* 1 (given 1)" in text
     assert "*Complaint-is-a-gift steps, recovered (0) vs not (1):*" in text  # still frustrated: not recovered
     assert "apologise 0%/100%" in text and "fix 0%/100%" in text and "thank 0%/0%" in text
+
+
+# ---------------------------------------------------------------------------- App Home: customer memory per thread
+def test_app_home_shows_the_customer_memory_of_the_agents_open_threads_to_staff_only(bot):
+    earlier, _ = bot.driver.message(CUSTOMER, "I was charged twice for order 12345", CHANNEL)
+    card = card_for(bot.fake, AGENT)
+    bot.driver.click(AGENT, buttons(card.args)["coach_resolved"], CHANNEL)  # with the internal flag
+    assert _wait(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, earlier["ts"]).status == "resolved")
+    bot.driver.message(CUSTOMER, "My parcel is still not here", CHANNEL)  # a new thread, open
+    card_for(bot.fake, AGENT, count=2)
+
+    bot.driver.open_home(AGENT)
+    home = bot.fake.wait_for("views.publish", user_id=AGENT)[-1].blocks_text()
+    threads = home.split("Your open threads", 1)[1]
+    assert "delivery" in threads and "billing" not in threads.split("Customer memory")[0]  # only the open one
+    assert "*Customer memory:* 1 earlier incident (last" in threads and "billing" in threads
+    assert ":triangular_flag_on_post: flagged:" in threads and "open follow-up" in threads
+
+    bot.driver.open_home(SUPERVISOR)  # staff, but no card of this thread was theirs
+    assert "no open threads" in bot.fake.wait_for("views.publish", user_id=SUPERVISOR)[-1].blocks_text()
+    bot.driver.open_home(CUSTOMER)  # fail closed: the customer sees nothing internal
+    shown = bot.fake.wait_for("views.publish", user_id=CUSTOMER)[-1].blocks_text()
+    assert "Customer memory" not in shown and "flagged" not in shown and "nothing here for you" in shown
