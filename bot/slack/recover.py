@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 from slack_bolt import Ack, App, Respond
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.coach.checklist import ordered
 from bot.coach.memory import load_profile
 from bot.coach.models import Classification, RecoveryPlan, ThreadMessage
 from bot.coach.planner import card_path
@@ -215,6 +216,7 @@ def plan_thread(services, user: str, workspace: str, channel: str, thread_ts: st
                                    bool(chosen.get("files")), labels)
     plan.why[:0] = why
     incident = services.store.incident_for_thread(workspace, channel, thread_ts)
+    plan.checklist = ordered(services.store.checklist(incident.id)) if incident is not None else []  # steps so far
     if incident is not None:
         incident_id = incident.id
     else:  # the message's own labels are stored: feedback and training must see what the model said of it

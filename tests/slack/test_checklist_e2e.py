@@ -58,6 +58,12 @@ def test_the_next_card_shows_the_steps_the_agent_did_in_the_thread(make_bot):
     for todo in ("promise", "ask", "check satisfaction", "prevent"):
         assert f"✓ *{todo}*" not in line and todo in line
 
+    # the full plan for the thread (/recover <link>, and the shortcut) shows the same steps
+    link = f"<https://ours.slack.com/archives/{CHANNEL}/p{first['ts'].replace('.', '')}>"
+    again.driver.command(SUPERVISOR, link, CHANNEL)
+    plan = again.fake.wait_for("response_url", where=lambda c: "Recovery coach" in (c.args.get("text") or ""))[-1]
+    assert "steps 4/8" in _checklist_line(plan)
+
 
 def test_a_qualified_apology_and_the_cards_apology_button(bot):
     first, _ = bot.driver.message(CUSTOMER, "I was charged twice for order 12345", CHANNEL)
