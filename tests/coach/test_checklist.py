@@ -1,6 +1,8 @@
 """The 8 steps of "a complaint is a gift": which steps an agent's message performs, in en, ru, zh, et (labelled)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bot.coach.checklist import STEPS, checklist_line, checklist_plain, detect_steps, ordered
@@ -27,6 +29,7 @@ LABELLED: list[tuple[str, str, set[str], set[str]]] = [
     ("en", "I'll sort this out for you today.", {"promise"}, {"apologise", "ask"}),
     ("ru", "Я разберусь и исправлю это сегодня.", {"promise"}, {"apologise"}),
     ("zh", "我马上为您处理。", {"promise"}, {"apologise"}),
+    ("zh", "我们会尽快处理，请您放心。", {"promise"}, {"apologise", "thank"}),
     ("et", "Lahendan selle täna ära.", {"promise"}, {"apologise"}),
     # ask
     ("en", "Could you send me the order number?", {"ask"}, {"check", "promise"}),
@@ -109,3 +112,21 @@ def test_line_and_order():
     assert "✓ *thank* · explain · ✓ *apologise* · promise · ask · ✓ *fix* · check satisfaction · prevent" in line
     assert checklist_plain(set()) .startswith("0/8")
     assert len(STEPS) == 8
+
+
+def test_the_card_and_the_terminal_show_the_line_only_when_looked_up(playbook):
+    from rich.console import Console
+
+    from bot.render.blocks import CardContext, coaching_card
+    from bot.render.terminal import render_card
+    from tests.storage.helpers import classification, plan_for
+
+    plan = plan_for("My parcel is late", classification("angry", "delivery"), playbook)
+    ctx = CardContext(1, "C1", "1.0", "1.0")
+    assert not any("gift steps" in json.dumps(b) for b in coaching_card(plan, ctx))  # `coach suggest`: no thread
+    done = plan.model_copy(update={"checklist": ["thank", "fix"]})
+    lines = [e["text"] for b in coaching_card(done, ctx) if b["type"] == "context" for e in b["elements"]]
+    assert [line for line in lines if "gift steps" in line] == [checklist_line(["thank", "fix"])]
+    console = Console(record=True, width=200)
+    console.print(render_card(done))
+    assert "2/8  ✓ thank  · explain  · apologise  · promise  · ask  ✓ fix" in console.export_text()
