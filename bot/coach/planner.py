@@ -140,7 +140,7 @@ def plan_recovery(
         )
 
     path = message_path(text, classification)
-    threat = mentions_threat([text])
+    threat = path == "abusive" and mentions_threat([text])  # the list is read again only on the rare abusive path
     if threat:
         why.append("Threat of harm: do not apologise or offer anything; set a calm boundary and escalate now.")
     if path == "abusive":
