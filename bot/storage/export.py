@@ -19,7 +19,7 @@ COLUMNS: tuple[str, ...] = (
     "resolved_at", "language", "complaint", "complaint_last", "tone_first", "tone_last", "tone_shift",
     "recovered", "severity", "product", "order_ref", "timezone", "local_hour_of_week", "load", "load_band",
     "messages", "lifetime_value", "currency", "suggestions_used", "compensation", "compensation_state",
-    "compensation_cost", "corrections", "follow_ups", "follow_ups_sent",
+    "compensation_cost", "corrections", "follow_ups", "follow_ups_sent", "steps",
 )
 
 
@@ -36,6 +36,7 @@ def export_row(r: IncidentRecord) -> dict:
         "suggestions_used": list(r.suggestions_used), "compensation": r.compensation,
         "compensation_state": r.compensation_state, "compensation_cost": r.compensation_cost,
         "corrections": r.corrections, "follow_ups": r.follow_ups, "follow_ups_sent": r.follow_ups_sent,
+        "steps": list(r.steps),  # "a complaint is a gift" steps done (bot/coach/checklist.py)
     }
 
 
@@ -52,5 +53,6 @@ def write_export(records: Sequence[IncidentRecord], out: TextIO, fmt: ExportForm
     for record in records:
         row = export_row(record)
         row["suggestions_used"] = ";".join(row["suggestions_used"])
+        row["steps"] = ";".join(row["steps"])
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
     return len(records)

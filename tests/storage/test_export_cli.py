@@ -54,6 +54,7 @@ def test_csv_export(history):
     assert first["local_hour_of_week"] == "Wed 15h" and first["timezone"] == "Europe/Tallinn"
     assert first["product"] == "kettle" and "48213" in first["order_ref"]
     assert first["suggestions_used"] == "apology;compensation"
+    assert first["steps"] == "fix" and second["steps"] == ""  # the offer given; the other has done nothing yet
     assert (first["compensation"], first["compensation_state"], first["compensation_cost"]) == (
         "express_reship", "given", "15.0")
     assert first["messages"] == "2" and first["lifetime_value"] == "900.0" and first["load_band"] == "0-2"
@@ -71,7 +72,7 @@ def test_jsonl_export(history):
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [line["thread_ts"] for line in lines] == ["1.1", "2.1"]
     assert lines[0]["suggestions_used"] == ["apology", "compensation"] and lines[1]["resolved_at"] is None
-    assert set(lines[0]) == set(COLUMNS)
+    assert set(lines[0]) == set(COLUMNS) and lines[0]["steps"] == ["fix"]
     with pytest.raises(ValueError):
         write_export([], io.StringIO(), "xml")  # type: ignore[arg-type]
 
