@@ -137,7 +137,10 @@ def check_agent_reply(services, event: dict, workspace: str) -> bool:
         nudged = response is not None
     services.store.record_agent_reply(workspace, channel, thread_ts, user, nudged)
     steps = detect_steps(event.get("text") or "", [f.reason for f in findings])  # the card's checklist
-    services.store.record_checklist_steps(incident.id, steps, "reply", user)
+    try:
+        services.store.record_checklist_steps(incident.id, steps, "reply", user)
+    except Exception as exc:  # the nudge is out: a retry of the whole reply would send it twice
+        log.warning("checklist not updated", extra={"incident": incident.id, "error": type(exc).__name__})
     log.info("agent reply checked", extra={"channel": channel, "agent": user, "incident": incident.id,
                                            "faults": [f.reason for f in findings], "steps": sorted(steps),
                                            "text": fingerprint(event.get("text"))})
