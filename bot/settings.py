@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     coach_alert_mode: Literal["dm", "ephemeral"] = Field(
         "dm", description="supervisor alerts by `dm`, or `ephemeral` (in the thread when the supervisor is in the "
                           "channel, else DM)")
+    coach_card_mode: Literal["thread", "every_message"] = Field(
+        "thread", description="`thread`: one card per thread per agent, for the agents engaged in it (else the "
+                              "channel's on-duty agents, else all), replaced as the thread moves, none for a message "
+                              "with nothing to fix; `every_message`: a new card per message to every agent (the old way)")
     coach_playbook_check_seconds: float = Field(5.0, ge=0, description="how often a worker looks for a new playbook")
     coach_inference_workers: int = Field(
         2, ge=1, description="threads classifying messages (separate from the request threads)")

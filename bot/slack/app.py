@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 
 from bot.engine import RecoveryEngine
 from bot.settings import Settings
-from bot.slack import actions, home, messages, metrics, oauth, recover, shortcuts
+from bot.slack import actions, home, messages, metrics, oauth, recover, shortcuts, thread_cards
 from bot.slack.logging import get_logger
 from bot.slack.resilience import build_web_client
 from bot.slack.roles import RoleResolver
@@ -263,6 +263,7 @@ def build_app(settings: Settings, engine: RecoveryEngine, store: Store, client: 
     messages.register(bolt, services)
     home.register(bolt, services)
     actions.register(bolt, services)
+    thread_cards.register(bolt, services)  # after the replay check: a click's response_url for the card
     recover.register(bolt, services)
     shortcuts.register(bolt, services)
     if workspaces is not None and installations is not None:

@@ -1,4 +1,4 @@
-"""Customer message in -> private coaching card out, to each agent in the channel.
+"""Customer message in -> private coaching card out, to the agents working the thread (bot/slack/thread_cards.py).
 
 No acknowledged message is lost: before Bolt acks, a listener middleware writes the event to the durable
 inbox (bot/storage/inbox.py; the unique event id is the deduplication of Slack's retries), or spools it to
@@ -24,14 +24,16 @@ from slack_bolt import App, BoltContext, BoltResponse
 from bot.coach.checklist import ordered
 from bot.coach.memory import load_profile
 from bot.coach.models import RecoveryPlan, ThreadMessage
+from bot.coach.planner import message_path
 from bot.labels import Role
 from bot.render.blocks import CardContext, card_text, coaching_card
-from bot.slack import metrics
+from bot.slack import metrics, thread_cards
 from bot.slack.alerts import send_alerts
 from bot.slack.logging import fingerprint, get_logger
 from bot.slack.nudges import check_agent_reply
 from bot.slack.resilience import SlackUnavailable, must_call, safe_call
 from bot.slack.services import InboxUnavailable, InboxWorker, NotYet, spool_path
+from bot.slack.thread_cards import coached_agents, record_engaged, thread_mode
 from bot.storage.api import CustomerMessage, StoredMessage
 from bot.storage.inbox import InboxEntry, Spool
 
@@ -238,6 +240,7 @@ def process_message(services: Services, event: dict, workspace: str, entry: Inbo
     if kind == "customer":
         coach_customer_message(services, event, workspace, entry)
     elif kind == "agent" and event.get("thread_ts") and event.get("thread_ts") != event.get("ts"):
+        record_engaged(services, workspace, event["channel"], event["thread_ts"], event["user"])  # coach them here
         check_agent_reply(services, event, workspace)
 
 
@@ -289,6 +292,12 @@ def coach_customer_message(services: Services, event: dict, workspace: str, entr
     profile = load_profile(services.store, workspace, customer, thread_ts, services.now())  # with the customer's memory
     members = channel_members(services, channel)
     agents = [m for m in members if m != customer and services.roles.is_agent(m)]
+    per_thread = thread_mode(services)
+    quiet = per_thread and message_path(text, classification) == "nothing_to_fix"  # "thanks!": no card at all
+    recipients, chosen = coached_agents(services, workspace, channel, thread_ts, agents) if per_thread \
+        else (agents, "channel")
+    if quiet:
+        recipients = []
 
     plans: dict[Role, RecoveryPlan] = {}
     done = ordered(services.store.checklist(previous.id)) if previous is not None else []  # steps so far
@@ -310,18 +319,25 @@ def coach_customer_message(services: Services, event: dict, workspace: str, entr
                             customer_id=customer, text=text, at=datetime.fromtimestamp(float(ts), timezone.utc),
                             timezone=user.tz if user else None,
                             product=base.product),
-            classification, base, shown_to=agents)
+            classification, base, shown_to=recipients)
     ctx = CardContext(incident_id, channel, thread_ts, ts)
-    delivered = deliver_cards(services, entry, agents, plan_for, ctx, note=EDITED_NOTE if edit else None)
+    note = EDITED_NOTE if edit else None
+    if per_thread:
+        delivered = thread_cards.deliver(services, workspace, recipients, plan_for, ctx,
+                                         lambda card: post_card(services, entry, card, ctx), note, edit is not None)
+    else:
+        delivered = deliver_cards(services, entry, recipients, plan_for, ctx, note=note)
     metrics.cards_sent(workspace, delivered)
     try:
-        copy_to_coach_channel(services, base, ctx)
+        if not quiet:  # the coach channel's copy is a card too
+            copy_to_coach_channel(services, base, ctx)
         send_alerts(services, base, previous, ctx, members)
     except Exception as exc:  # the cards are out: a failed extra must not make the inbox send them again
         log.warning("coach channel copy or alert failed", extra={"incident": incident_id, "error": type(exc).__name__})
     log.info("customer message coached", extra={
         "event_id": entry.event_id if entry else None, "incident": incident_id, "channel": channel,
-        "agents": len(agents), "cards": delivered, "edited": edit is not None, "tone": base.tone.label,
+        "agents": len(recipients), "coached": "none" if quiet else chosen, "cards": delivered,
+        "edited": edit is not None, "tone": base.tone.label,
         "complaint": base.complaint.label, "severity": base.severity, "text": fingerprint(text)})
     return incident_id
 
@@ -337,12 +353,17 @@ def deliver_cards(services: Services, entry: InboxEntry | None, agents: list[str
             blocks = [{"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}, *blocks]
         card = {"channel": ctx.channel, "user": agent, "thread_ts": ctx.thread_ts, "text": card_text(plan),
                 "blocks": blocks}
-        try:
-            if must_call("chat.postEphemeral", services.client.chat_postEphemeral, **card) is not None:
-                posted += 1
-        except SlackUnavailable as exc:
-            queue_card(services, entry, card, ctx, exc)
+        posted += post_card(services, entry, card, ctx)
     return posted
+
+
+def post_card(services: Services, entry: InboxEntry | None, card: dict, ctx: CardContext) -> bool:
+    """One chat.postEphemeral; a card Slack refuses for now goes to the inbox for re-delivery (False)."""
+    try:
+        return must_call("chat.postEphemeral", services.client.chat_postEphemeral, **card) is not None
+    except SlackUnavailable as exc:
+        queue_card(services, entry, card, ctx, exc)
+        return False
 
 
 def queue_card(services: Services, entry: InboxEntry | None, card: dict, ctx: CardContext,

@@ -29,6 +29,7 @@ from bot.playbook import MAX_PLAYBOOK_BYTES, Playbook, PlaybookError, decode_pla
 from bot.render import blocks as ui
 from bot.slack.logging import get_logger
 from bot.slack.resilience import safe_call
+from bot.slack.thread_cards import on_duty_command
 from bot.storage.api import CustomerMessage, PlaybookVersion
 
 log = get_logger("slack.recover")
@@ -44,6 +45,7 @@ HELP = """*Recovery Coach* — `/recover`
 • `/recover <message link>` — the full recovery plan for that customer message (bare `/recover`: the channel's latest open incident)
 • `/recover stats [7d|30d]` — incidents by type, tone and hour, patterns worth a look, heat map (sent to you privately)
 • `/recover followups` — follow-ups that are due
+• `/recover on-duty @a @b | off` — who is coached in this channel's threads nobody has replied in (supervisors)
 • `/recover playbook show | upload [file link] | history | rollback N` — playbook admins only
 • `/recover help` — this text"""
 USAGE = "I didn't understand that. " + HELP
@@ -95,6 +97,8 @@ def handle_recover(services, command: dict, respond: Respond) -> None:
         list_follow_ups(services, respond, user)
     elif sub == "playbook":
         playbook_command(services, command, respond, args[1:])
+    elif sub in ("on-duty", "onduty", "on_duty"):
+        on_duty_command(services, command, respond, args[1:])
     else:
         respond(text=USAGE)
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
 from sqlalchemy import Engine, and_, delete, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -51,6 +51,9 @@ from bot.storage.tables import (
     SuggestionUse,
     to_utc,
 )
+
+if TYPE_CHECKING:
+    from bot.storage.thread_cards import ThreadCards
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 PSEUDONYM_KEY = "pseudonym_key"
@@ -721,6 +724,16 @@ class SqlStore:
         cached = self.__dict__.get("_once_keys")
         if cached is None:
             cached = self.__dict__["_once_keys"] = OnceKeys(self._write_sessions, self._clock)
+        return cached
+
+    @property
+    def thread_cards(self) -> ThreadCards:
+        """Engaged agents, on-duty lists and the card each agent holds per thread (bot/storage/thread_cards.py)."""
+        from bot.storage.thread_cards import ThreadCards
+
+        cached = self.__dict__.get("_thread_cards")
+        if cached is None:
+            cached = self.__dict__["_thread_cards"] = ThreadCards(self._write_sessions, self._read_sessions, self._clock)
         return cached
 
 
