@@ -234,10 +234,14 @@ def remember_click(services: Services, body: dict, workspace: str) -> bool:
 
 
 def on_duty_command(services: Services, command: dict, respond: Respond, args: list[str]) -> None:
-    """`/recover on-duty [@a @b | off]`: show or set the channel's on-duty agents (supervisors, leads, admins)."""
+    """`/recover on-duty [@a @b | off]`: staff see the channel's on-duty agents; supervisors, leads and admins set
+    them. Anyone else (a customer, a side that cannot be established) is told nothing (fail closed)."""
     user, channel = command["user_id"], command.get("channel_id") or ""
     workspace = command.get("team_id") or ""
     cards = services.store.thread_cards
+    if not services.roles.is_internal_staff(user) and not services.roles.is_supervisor(user):
+        respond(text="Only our staff can see or set who is on duty.")  # a customer learns nothing of the rota
+        return
     if not args:
         duty = cards.on_duty(workspace, channel)
         who = ", ".join(f"<@{a}>" for a in duty) if duty else "no list: threads nobody is engaged in go to every agent"

@@ -124,8 +124,13 @@ def test_on_duty_list_is_honoured_and_only_supervisors_set_it(bot):
     say(bot, ANN, "So sorry to hear that! I'll sort it out right away.", root)  # Ann takes the thread
     say(bot, CUSTOMER, "And I was charged twice for it!", root)
     assert len(cards(bot, ANN)) == 1 and len(cards(bot, BOB)) == 1  # engaged wins over on duty
+    bot.driver.command(CUSTOMER, "on-duty", CHANNEL)  # a customer is told nothing of the rota
+    shown = bot.fake.wait_for("response_url", count=4)[-1].args["text"]
+    assert "Only our staff" in shown and BOB not in shown
+    bot.driver.command(ANN, "on-duty", CHANNEL)
+    assert f"<@{BOB}>" in bot.fake.wait_for("response_url", count=5)[-1].args["text"]
     bot.driver.command(SUPERVISOR, "on-duty off", CHANNEL)
-    bot.fake.wait_for("response_url", count=4)
+    bot.fake.wait_for("response_url", count=6)
     say(bot, CUSTOMER, "My parcel is still not here")  # a new thread, no list: every agent
     assert len(cards(bot, ANN)) == 2 and len(cards(bot, BOB)) == 2
 
