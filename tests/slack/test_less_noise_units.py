@@ -98,3 +98,25 @@ def test_compact_card_says_what_changed_and_keeps_the_buttons(playbook):
     assert any(b["type"] == "actions" for b in blocks)
     same = compact_card(after, CardContext(1, CH, THREAD, "2.0"), plan_summary(after))
     assert "Same plan" in same[1]["elements"][0]["text"]
+
+
+def test_the_upgrade_keeps_agents_who_already_replied_engaged(tmp_path, playbook):
+    from alembic import command
+    from alembic.config import Config
+
+    from bot.storage.store import MIGRATIONS_DIR
+    from tests.storage import helpers
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    with store._writer.begin() as connection:  # the database as it was before migration 0006
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0007")
+    helpers.record(store, playbook, THREAD, workspace=WS, channel=CH)
+    store.record_agent_reply(WS, CH, THREAD, "UA", nudged=False)
+    store.record_agent_reply(WS, CH, THREAD, "UA", nudged=True)
+    store.record_agent_reply(WS, CH, "1.0", "UB", nudged=False)  # no incident: not a customer thread
+    store.migrate()
+    assert store.thread_cards.engaged(WS, CH, THREAD) == ["UA"]
+    store.close()

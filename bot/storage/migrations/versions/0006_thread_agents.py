@@ -29,6 +29,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("workspace", "channel", "thread_ts", "agent",
                             name="uq_thread_agents_workspace_channel_thread_ts_agent"),
     )
+    # agents who already replied in a customer thread stay engaged in it across the upgrade
+    op.execute(sa.text(
+        "INSERT INTO thread_agents (workspace, channel, thread_ts, agent, first_at, last_at) "
+        "SELECT i.workspace, i.channel, i.thread_ts, r.agent, MIN(r.at), MAX(r.at) "
+        "FROM agent_replies r JOIN incidents i ON i.id = r.incident_id "
+        "GROUP BY i.workspace, i.channel, i.thread_ts, r.agent"))
     op.create_table(
         "channel_on_duty",
         sa.Column("workspace", sa.String(length=64), nullable=False),
