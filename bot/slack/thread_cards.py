@@ -37,6 +37,7 @@ CARD_BUTTONS = {ui.SEND_APOLOGY, ui.OFFER, ui.OFFER_ABOVE, ui.WRONG_LABEL, ui.RE
 ENGAGING_BUTTONS = {ui.SEND_APOLOGY, ui.OFFER, ui.OFFER_ABOVE, ui.RESOLVED}  # acting in the thread, not labelling
 RESPONSE_URL_SECONDS = 5.0
 MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>|\b([UW][A-Z0-9]{6,})\b")
+UPDATED_NOTE = ":arrows_counterclockwise: Updated for the customer's latest message in this thread."
 ON_DUTY_HELP = ("`/recover on-duty @agent1 @agent2` sets who is coached in this channel's threads nobody is engaged "
                 "in yet; `/recover on-duty off` removes the list; `/recover on-duty` shows it.")
 
@@ -109,6 +110,7 @@ def update_text(plan: RecoveryPlan) -> str:
 def compact_card(plan: RecoveryPlan, ctx: ui.CardContext, before: dict[str, Any], note: str | None = None) -> list[ui.Block]:
     """The short card that supersedes the agent's earlier one: what changed, what to say, the buttons."""
     changed = changes(before, plan)
+    new_offer = plan.compensation is not None and plan.compensation.offer != before.get("offer")
     blocks: list[ui.Block] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": (
             f"{ui.SEVERITY_EMOJI[plan.severity]} *Updated plan* — supersedes your earlier card in this thread "
@@ -125,7 +127,7 @@ def compact_card(plan: RecoveryPlan, ctx: ui.CardContext, before: dict[str, Any]
     blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": (
         f"*{'Boundary' if plan.abusive else 'Apology'}*\n{plan.apology}"
         + (f"\n*Ask*\n{plan.question}" if plan.question else "")
-        + (f"\n*Offer*\n{plan.compensation.offer}" if plan.compensation and "new offer" in " ".join(changed) else ""))[:3000]}})
+        + (f"\n*Offer*\n{plan.compensation.offer}" if plan.compensation and new_offer else ""))[:3000]}})
     actions = next((b for b in ui.coaching_card(plan, ctx) if b.get("type") == "actions"), None)
     if actions is not None:
         blocks.append(actions)
@@ -173,7 +175,7 @@ def deliver(services: Services, workspace: str, agents: list[str], plan_for: Cal
         if held is None:
             kind, card = "full", full
         else:
-            replaced = {**full, "blocks": _with_note(full["blocks"], note or UPDATED_NOTE)}
+            replaced = {**full, "blocks": _with_note(ui.coaching_card(plan, ctx), note or UPDATED_NOTE)}
             if held.response_url and replace_card(held.response_url, replaced):
                 _posted(services, workspace, ctx, agent, "replaced")
                 shown += 1
@@ -183,9 +185,6 @@ def deliver(services: Services, workspace: str, agents: list[str], plan_for: Cal
         shown += post(card)
         _posted(services, workspace, ctx, agent, kind)
     return shown
-
-
-UPDATED_NOTE = ":arrows_counterclockwise: Updated for the customer's latest message in this thread."
 
 
 def _with_note(blocks: list[ui.Block], note: str | None) -> list[ui.Block]:

@@ -169,3 +169,15 @@ def test_every_message_mode_restores_a_full_card_per_message_to_every_agent(make
         sent = cards(bot, agent)
         assert len(sent) == 3 and not any("Updated plan" in c.blocks_text() for c in sent)
         assert all("lifetime revenue" in c.blocks_text() for c in sent[:2])
+
+
+def test_an_edit_after_a_click_replaces_the_card_once_with_the_edit_note(bot):
+    from tests.slack.test_message_shapes import _edit
+
+    root = say(bot, CUSTOMER, "The kettle arrived broken")
+    bot.driver.click(ANN, buttons(cards(bot, ANN)[0].args)["coach_resolved"], CHANNEL, message_ts="1.1")
+    bot.fake.wait_for("response_url")
+    _edit(bot, root, "Actually I was charged twice for the kettle", "EvEditAfterClick")
+    replaced = bot.fake.wait_for("response_url", where=lambda c: c.args.get("replace_original") is True)[0]
+    assert replaced.blocks_text().count("edited this message") == 1 and "billing" in replaced.blocks_text()
+    assert len(cards(bot, ANN)) == 1 and len(cards(bot, BOB)) == 1  # Ann resolved from the card: engaged
