@@ -5,6 +5,7 @@ import numpy as np
 
 from bot.classify.decisions import Probabilities, Thresholds, calibrated_probs, decide
 from bot.classify.language import LanguageDetector
+from bot.classify.translit import model_text
 from bot.classify.version import ModelConfig
 from bot.coach.models import Classification
 
@@ -44,8 +45,11 @@ class BaseClassifier:
         """Args: texts. Returns: one Classification per text (label, confidence, unsure; language)."""
         if not texts:
             return []
-        decisions = decide(self.probabilities(texts), self.thresholds)
-        return [d.model_copy(update={"language": self.detector.detect(t)}) for d, t in zip(decisions, texts)]
+        languages = [self.detector.detect(t) for t in texts]
+        # Russian typed in Latin letters is read in Cyrillic, the script the encoder learned Russian from
+        decisions = decide(self.probabilities([model_text(t, lang) for t, lang in zip(texts, languages)]),
+                           self.thresholds)
+        return [d.model_copy(update={"language": lang}) for d, lang in zip(decisions, languages)]
 
     def classify(self, text: str) -> Classification:
         return self.classify_many([text])[0]
