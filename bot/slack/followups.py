@@ -5,6 +5,7 @@ from typing import Callable
 
 from bot.slack import metrics
 from bot.slack.logging import get_logger
+from bot.slack.oauth import in_workspace
 from bot.slack.resilience import safe_call
 from bot.storage.api import DueFollowUp
 
@@ -21,6 +22,11 @@ def follow_up_text(item: DueFollowUp, permalink: str | None) -> str:
 def make_deliverer(services) -> Callable[[DueFollowUp], None]:
     """The scheduler's callback: raises when the DM did not go out, so the follow-up is retried later."""
     def deliver(item: DueFollowUp) -> None:
+        # the scheduler's thread has no request behind it: the incident's workspace picks the token
+        with in_workspace(item.workspace or None):
+            _deliver(item)
+
+    def _deliver(item: DueFollowUp) -> None:
         metrics.followup_due()
         dm = services.dm_channel(item.owner)
         if dm is None:

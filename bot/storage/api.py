@@ -42,6 +42,7 @@ class DueFollowUp:
     due_at: datetime
     channel: str
     thread_ts: str
+    workspace: str = ""     # the incident's workspace: whose bot token sends the DM (multi-workspace mode)
 
 
 @dataclass(frozen=True)

@@ -482,14 +482,14 @@ class SqlStore:
 
     def _due(self, s: Session, condition) -> list[DueFollowUp]:  # type: ignore[no-untyped-def]
         rows = s.execute(
-            select(FollowUp, Incident.channel, Incident.thread_ts)
+            select(FollowUp, Incident.channel, Incident.thread_ts, Incident.workspace)
             .join(Incident, Incident.id == FollowUp.incident_id)
             .where(condition).order_by(FollowUp.due_at, FollowUp.id)
         ).all()
         return [
             DueFollowUp(id=f.id, incident_id=f.incident_id, owner=f.owner, when=f.when_spec, action=f.action,
-                        due_at=f.due_at, channel=channel, thread_ts=thread_ts)
-            for f, channel, thread_ts in rows
+                        due_at=f.due_at, channel=channel, thread_ts=thread_ts, workspace=workspace)
+            for f, channel, thread_ts, workspace in rows
         ]
 
     # ----------------------------------------------------------------- reading

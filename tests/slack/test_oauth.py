@@ -242,3 +242,28 @@ def test_token_cipher_rotation_and_refusals():
     assert TokenCipher([new]).open(sealed_old) is None               # unknown key: not used
     assert rotated.open("xoxb-in-clear") is None                     # a token in clear: not used
     assert rotated.seal(sealed_old) == sealed_old                    # never sealed twice
+
+
+def test_follow_ups_go_out_with_their_own_workspaces_token(multi):
+    """The scheduler thread has no request behind it: each DM must carry the incident's workspace's token."""
+    from datetime import datetime, timezone
+
+    from bot.coach.models import FollowUpItem
+    from bot.slack.followups import make_deliverer
+
+    for team in ("TA", "TB"):
+        install(multi, team)
+    threads = {"TA": customer_says(multi, "TA", "I was charged twice for my order", "EvFA"),
+               "TB": customer_says(multi, "TB", "The blender arrived broken", "EvFB")}
+    for team in ("TA", "TB"):
+        multi.fake.wait_for("chat.postEphemeral", user=AGENT[team], where=lambda c: bool(c.args.get("blocks")))
+        incident = multi.store.incident_for_thread(team, CHANNEL[team], threads[team]["ts"])
+        multi.store.resolve_incident(incident.id, AGENT[team], [FollowUpItem(when="now", action=f"call back {team}")])
+    due = multi.store.due_follow_ups(datetime.now(timezone.utc))
+    assert {item.workspace for item in due} == {"TA", "TB"}
+    deliver = make_deliverer(multi.app.services)
+    for item in due:
+        deliver(item)
+    for team in ("TA", "TB"):
+        sent = [c for c in multi.fake.calls_with("chat.postMessage", team) if "Follow-up due" in c.args.get("text", "")]
+        assert len(sent) == 1 and f"call back {team}" in sent[0].args["text"]
