@@ -222,6 +222,22 @@ class ChecklistStep(Base):
     at: Mapped[datetime]
 
 
+class Customer(Base):
+    """A customer's lifetime value from the business's own records (`coach customers import`); the email and
+    Slack user id only as keyed pseudonyms, so matching needs the store's key and nothing is kept in clear."""
+
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("email_key"), UniqueConstraint("slack_team", "slack_user_key"))
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    email_key: Mapped[str | None] = mapped_column(String(32))
+    slack_team: Mapped[str | None] = mapped_column(String(64))
+    slack_user_key: Mapped[str | None] = mapped_column(String(32))
+    lifetime_value: Mapped[float] = mapped_column(Money)
+    tier: Mapped[str | None] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(8))
+    updated_at: Mapped[datetime]
+
+
 class PlaybookVersionRow(Base):
     __tablename__ = "playbook_versions"
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
