@@ -113,12 +113,14 @@ class IncidentRecord:
         return "apology" in self.suggestions_used
 
 
-def load_records(session: Session, since: datetime, until: datetime) -> list[IncidentRecord]:
-    """Incidents opened in [since, until), oldest first, with their compensations, uses and follow-ups."""
-    incidents = session.scalars(
-        select(Incident).where(Incident.opened_at >= to_utc(since), Incident.opened_at < to_utc(until))
-        .order_by(Incident.opened_at, Incident.id)
-    ).all()
+def load_records(session: Session, since: datetime, until: datetime,
+                 workspace: str | None = None) -> list[IncidentRecord]:
+    """Incidents opened in [since, until) (of one workspace when given), oldest first, with their
+    compensations, uses and follow-ups."""
+    query = select(Incident).where(Incident.opened_at >= to_utc(since), Incident.opened_at < to_utc(until))
+    if workspace is not None:
+        query = query.where(Incident.workspace == workspace)
+    incidents = session.scalars(query.order_by(Incident.opened_at, Incident.id)).all()
     ids = [i.id for i in incidents]
     if not ids:
         return []

@@ -79,17 +79,18 @@ class Stats:
         return data
 
 
-def compute_stats(source: SqlStore | Session, days: int, now: datetime) -> Stats:
-    """Stats of incidents opened in the `days` before `now`, compared with the `days` before that."""
+def compute_stats(source: SqlStore | Session, days: int, now: datetime, workspace: str | None = None) -> Stats:
+    """Stats of incidents opened in the `days` before `now`, compared with the `days` before that
+    (one workspace's only when `workspace` is given: multi-workspace mode never mixes them)."""
     until = to_utc(now)
     since = until - timedelta(days=days)
     if isinstance(source, SqlStore):
         with source.read_session() as session:
-            current = load_records(session, since, until)
-            previous = load_records(session, since - timedelta(days=days), since)
+            current = load_records(session, since, until, workspace)
+            previous = load_records(session, since - timedelta(days=days), since, workspace)
     else:
-        current = load_records(source, since, until)
-        previous = load_records(source, since - timedelta(days=days), since)
+        current = load_records(source, since, until, workspace)
+        previous = load_records(source, since - timedelta(days=days), since, workspace)
     return stats_from_records(current, previous, since, until, days)
 
 

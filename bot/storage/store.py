@@ -54,6 +54,7 @@ from bot.storage.tables import (
 
 if TYPE_CHECKING:
     from bot.storage.thread_cards import ThreadCards
+    from bot.storage.workspace_config import WorkspaceConfigs
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 PSEUDONYM_KEY = "pseudonym_key"
@@ -466,10 +467,13 @@ class SqlStore:
 
         with_retry(work)
 
-    def due_follow_ups(self, now: datetime, owner: str | None = None) -> list[DueFollowUp]:
+    def due_follow_ups(self, now: datetime, owner: str | None = None,
+                       workspace: str | None = None) -> list[DueFollowUp]:
         condition = and_(FollowUp.sent_at.is_(None), FollowUp.due_at <= to_utc(now))
         if owner is not None:
             condition = and_(condition, FollowUp.owner == owner)
+        if workspace is not None:  # multi-workspace mode: only the asking workspace's
+            condition = and_(condition, Incident.workspace == workspace)
         with self.read_session() as s:
             return self._due(s, condition)
 
@@ -533,11 +537,13 @@ class SqlStore:
                 out.append((self._summaries(s, [incident])[0], self._summaries(s, others)))
             return out
 
-    def incidents_since(self, since: datetime) -> list[IncidentSummary]:
+    def incidents_since(self, since: datetime, workspace: str | None = None) -> list[IncidentSummary]:
+        """Incidents opened since `since`; with `workspace`, only that workspace's (multi-workspace mode)."""
         with self.read_session() as s:
-            incidents = s.scalars(
-                select(Incident).where(Incident.opened_at >= to_utc(since)).order_by(Incident.opened_at, Incident.id)
-            ).all()
+            query = select(Incident).where(Incident.opened_at >= to_utc(since))
+            if workspace is not None:
+                query = query.where(Incident.workspace == workspace)
+            incidents = s.scalars(query.order_by(Incident.opened_at, Incident.id)).all()
             return self._summaries(s, incidents)
 
     def _summaries(self, s: Session, incidents: Sequence[Incident]) -> list[IncidentSummary]:
@@ -724,6 +730,17 @@ class SqlStore:
         cached = self.__dict__.get("_once_keys")
         if cached is None:
             cached = self.__dict__["_once_keys"] = OnceKeys(self._write_sessions, self._clock)
+        return cached
+
+    @property
+    def workspace_configs(self) -> WorkspaceConfigs:
+        """Per-workspace roles, coach channel and playbooks (bot/storage/workspace_config.py)."""
+        from bot.storage.workspace_config import WorkspaceConfigs
+
+        cached = self.__dict__.get("_workspace_configs")
+        if cached is None:
+            cached = self.__dict__["_workspace_configs"] = WorkspaceConfigs(self._write_sessions, self._read_sessions,
+                                                                            self._clock)
         return cached
 
     @property
