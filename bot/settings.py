@@ -13,7 +13,7 @@ Backend = Literal["onnx-int8", "onnx-fp32", "torch"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
 # what the bot needs (manifest.yml's bot scopes); the OAuth install asks for these unless SLACK_SCOPES says otherwise
 DEFAULT_BOT_SCOPES = ("channels:history", "groups:history", "channels:read", "groups:read", "users:read", "chat:write",
-                      "im:write", "commands", "files:read", "files:write")
+                      "im:write", "commands", "files:read", "files:write", "users:read.email", "users.profile:read")
 
 
 class Settings(BaseSettings):
@@ -72,6 +72,10 @@ class Settings(BaseSettings):
         "thread", description="`thread`: one card per thread per agent, for the agents engaged in it (else the "
                               "channel's on-duty agents, else all), replaced as the thread moves, none for a message "
                               "with nothing to fix; `every_message`: a new card per message to every agent (the old way)")
+    coach_value_profile_field: str | None = Field(
+        None, pattern=r"^X[A-Za-z0-9]{2,30}$",
+        description="id of a Slack custom profile field (Xf…) holding the customer's lifetime value, read with "
+                    "users.profile.get when the customers table has no row; unset: not read")
     coach_playbook_check_seconds: float = Field(5.0, ge=0, description="how often a worker looks for a new playbook")
     coach_inference_workers: int = Field(
         2, ge=1, description="threads classifying messages (separate from the request threads)")

@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.labels import Language, Role, Severity
+
+
+# where a customer's lifetime value came from, as the card and the supervisor alert say it
+ValueSource = Literal["customers table", "Slack profile", "customer profile", "customer figures", "playbook default"]
 
 
 class Prediction(BaseModel):
@@ -64,6 +69,10 @@ class CustomerProfile(BaseModel):
 
     customer_id: str | None = None
     lifetime_value: float | None = Field(None, ge=0, description="known lifetime revenue; else from the playbook")
+    value_source: ValueSource | None = Field(None, description="where lifetime_value came from (None: given directly)")
+    value_currency: str | None = Field(None, pattern=r"^[A-Z]{3}$",
+                                       description="lifetime_value's currency; None: the playbook's")
+    tier: str | None = Field(None, max_length=32, description="the customer's tier in the business's records")
     average_order_value: float | None = Field(None, gt=0)
     orders_per_year: float | None = Field(None, gt=0)
     years: float | None = Field(None, gt=0)
@@ -91,6 +100,10 @@ class ValueAtStake(BaseModel):
     lifetime_margin: float
     currency: str
     high_value: bool
+    value_source: ValueSource = "playbook default"
+    tier: str | None = None
+    currency_note: str | None = Field(
+        None, description="the customer's recorded value is in another currency: shown, not converted, not used")
 
 
 class RecoveryPlan(BaseModel):

@@ -50,14 +50,28 @@ def message_path(text: str, classification: Classification) -> str:
 
 
 def _value_at_stake(playbook: Playbook, customer: CustomerProfile) -> ValueAtStake:
-    revenue = customer.lifetime_value
+    """The customer's lifetime value, saying where it came from.
+
+    A recorded value in another currency than the playbook's is never converted (no rates) nor compared
+    with the playbook's threshold: the playbook default is used and the card says why.
+    """
+    revenue, source, note = customer.lifetime_value, customer.value_source, None
+    if revenue is not None and customer.value_currency and customer.value_currency != playbook.currency:
+        note = (f"{revenue:,.0f} {customer.value_currency} on file ({source or 'customer profile'}) is not in the "
+                f"playbook's {playbook.currency}: not converted, the playbook default is used")
+        revenue = None
     if revenue is None:
-        revenue = playbook.lifetime_revenue(customer.average_order_value, customer.orders_per_year, customer.years)
+        figures = (customer.average_order_value, customer.orders_per_year, customer.years)
+        source = "customer figures" if note is None and any(f is not None for f in figures) else "playbook default"
+        revenue = playbook.lifetime_revenue(*figures)
     return ValueAtStake(
         lifetime_revenue=round(revenue, 2),
         lifetime_margin=round(revenue * playbook.customer_value.margin, 2),
         currency=playbook.currency,
         high_value=revenue >= playbook.customer_value.high_value_threshold,
+        value_source=source or "customer profile",
+        tier=customer.tier,
+        currency_note=note,
     )
 
 
@@ -118,6 +132,8 @@ def plan_recovery(
     why: list[str] = []
 
     stake = _value_at_stake(playbook, customer)
+    if stake.currency_note:
+        why.append(f"Customer value: {stake.currency_note}.")
     memory = customer.memory
     if memory is not None and memory.incidents:
         latest = memory.incidents[0]
@@ -203,7 +219,7 @@ def plan_recovery(
     elif stake.high_value:
         why.append(
             f"Losing this customer would cost about {stake.lifetime_revenue:,.0f} {stake.currency} in revenue "
-            f"({stake.lifetime_margin:,.0f} in margin)."
+            f"({stake.lifetime_margin:,.0f} in margin; value from the {stake.value_source})."
         )
 
     steps = list(playbook.follow_up.default) + list(playbook.follow_up.by_complaint.get(effective_complaint, []))

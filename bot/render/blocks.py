@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.coach.checklist import checklist_line
-from bot.coach.models import CompensationSuggestion, CustomerMemory, Prediction, RecoveryPlan
+from bot.coach.models import CompensationSuggestion, CustomerMemory, Prediction, RecoveryPlan, ValueAtStake
 from bot.labels import COMPLAINTS, TONES
 
 SEND_APOLOGY = "coach_send_apology"
@@ -102,6 +102,13 @@ def memory_blocks(memory: CustomerMemory) -> list[Block]:
     return [_section("*Customer memory*\n" + "\n".join(lines))]
 
 
+def value_origin(stake: ValueAtStake) -> str:
+    """Where the value at stake came from (customers table, Slack profile, playbook default), the tier, and a
+    recorded value in another currency, which is shown rather than silently mixed in."""
+    line = f"_Value from the {stake.value_source}_" + (f" · tier *{stake.tier}*" if stake.tier else "")
+    return line + (f"\n:warning: {stake.currency_note}" if stake.currency_note else "")
+
+
 def card_text(plan: RecoveryPlan) -> str:
     """Notification fallback: labels only, never the customer's words."""
     return (f"Recovery coach: {plan.tone.label} · {plan.complaint.label.replace('_', ' ')} · "
@@ -126,7 +133,7 @@ def coaching_card(plan: RecoveryPlan, ctx: CardContext, full: bool = False) -> l
             f":warning: *Churn risk — the customer says they may leave.* "
             f"*{_money(stake.lifetime_revenue, stake.currency)}* lifetime revenue "
             f"({_money(stake.lifetime_margin, stake.currency)} margin) at stake"
-            + (", a *high-value customer*" if stake.high_value else "") + ". Fix it now, in full."))
+            + (", a *high-value customer*" if stake.high_value else "") + f". Fix it now, in full.\n{value_origin(stake)}"))
     blocks.append(_section(f"*{'Boundary' if plan.abusive else 'Apology'}*\n{plan.apology}"))
     if plan.question:
         blocks.append(_section(f"*Ask*\n{plan.question}"))
@@ -139,7 +146,8 @@ def coaching_card(plan: RecoveryPlan, ctx: CardContext, full: bool = False) -> l
     if not plan.churn_risk:  # with a churn threat it leads the card instead
         blocks.append(_section(
             f"*Value at stake*\n{_money(stake.lifetime_revenue, stake.currency)} lifetime revenue, "
-            f"{_money(stake.lifetime_margin, stake.currency)} margin" + (" — *high-value customer*" if stake.high_value else "")))
+            f"{_money(stake.lifetime_margin, stake.currency)} margin" + (" — *high-value customer*" if stake.high_value else "")
+            + f"\n{value_origin(stake)}"))
     if plan.follow_up:
         blocks.append(_section("*Follow-ups*\n" + "\n".join(f"• `{f.when}` {f.action}" for f in plan.follow_up)))
     if full and plan.customer_memory is not None:

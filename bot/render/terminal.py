@@ -44,7 +44,8 @@ def render_card(plan: RecoveryPlan) -> Panel:
         c = plan.compensation_above
         body.add_row("Above you", f"{c.offer} ({c.value:g} {c.currency}, a {c.authority} can approve)")
     body.add_row("At stake", f"{stake.lifetime_revenue:,.0f} {stake.currency} lifetime revenue"
-                 + (" (high-value customer)" if stake.high_value else ""))
+                 + (" (high-value customer)" if stake.high_value else "") + f", from the {stake.value_source}"
+                 + (f"; {stake.currency_note}" if stake.currency_note else ""))
     if plan.customer_memory is not None:
         memory = plan.customer_memory
         body.add_row("History", f"{len(memory.incidents)} earlier incident(s)"

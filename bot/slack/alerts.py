@@ -22,8 +22,10 @@ def alert_reasons(plan: RecoveryPlan, previous: IncidentSummary | None) -> list[
         reasons.append(("abusive", ":no_entry: Abusive customer"))
     if plan.value_at_stake.high_value and plan.severity == "critical":
         stake = plan.value_at_stake
+        tier = f", tier {stake.tier}" if stake.tier else ""
         reasons.append(("high_value_critical", f":rotating_light: High-value customer ({stake.lifetime_revenue:,.0f} "
-                                                f"{stake.currency} lifetime) at critical severity"))
+                                                f"{stake.currency} lifetime, from the {stake.value_source}{tier}) "
+                                                "at critical severity"))
     if previous is not None and not plan.tone.unsure:
         before, now = TONE_RANK.get(previous.tone_last, 1), TONE_RANK.get(plan.tone.label, 1)
         if now > before:

@@ -70,10 +70,16 @@ class FakeSlack:
     # ---- setup -------------------------------------------------------------------------------
     def add_user(self, user_id: str, name: str | None = None, team_id: str | None = None, is_bot: bool = False,
                  is_restricted: bool = False, is_ultra_restricted: bool = False, tz: str = "Europe/Tallinn",
-                 enterprise_id: str | None = None) -> None:
+                 enterprise_id: str | None = None, email: str | None = None,
+                 fields: dict[str, str] | None = None) -> None:
+        """`email`: the profile email users.info returns; `fields`: custom profile field id -> value
+        (users.profile.get)."""
         user: dict[str, Any] = {"id": user_id, "name": name or user_id.lower(), "team_id": team_id or self.team_id,
                                 "is_bot": is_bot, "is_restricted": is_restricted,
-                                "is_ultra_restricted": is_ultra_restricted, "deleted": False, "tz": tz}
+                                "is_ultra_restricted": is_ultra_restricted, "deleted": False, "tz": tz,
+                                "profile": {"email": email} if email else {}}
+        if fields:
+            user["profile"]["fields"] = {k: {"value": v, "alt": ""} for k, v in fields.items()}
         if enterprise_id:
             user["enterprise_user"] = {"enterprise_id": enterprise_id}
         self.users[user_id] = user
@@ -272,6 +278,12 @@ class FakeSlack:
     def _m_users_info(self, args: dict) -> dict:
         user = self.users.get(args.get("user", ""))
         return {"user": user} if user else {"ok": False, "error": "user_not_found"}
+
+    def _m_users_profile_get(self, args: dict) -> dict:
+        user = self.users.get(args.get("user", ""))
+        if not user:
+            return {"ok": False, "error": "user_not_found"}
+        return {"profile": {"fields": (user.get("profile") or {}).get("fields") or {}}}
 
     def _m_conversations_members(self, args: dict) -> dict:
         if args.get("channel") not in self.members:

@@ -29,6 +29,7 @@ from bot.labels import Role
 from bot.render.blocks import CardContext, card_text, coaching_card
 from bot.slack import metrics, thread_cards
 from bot.slack.alerts import send_alerts
+from bot.slack.customer_value import with_value
 from bot.slack.logging import fingerprint, get_logger
 from bot.slack.nudges import check_agent_reply
 from bot.slack.resilience import SlackUnavailable, must_call, safe_call
@@ -290,6 +291,7 @@ def coach_customer_message(services: Services, event: dict, workspace: str, entr
     thread = thread_history(services, channel, thread_ts, ts) if thread_ts != ts else []
     classification = metrics.timed_classify(services.engine, text)
     profile = load_profile(services.store, workspace, customer, thread_ts, services.now())  # with the customer's memory
+    profile = with_value(profile, services, workspace, customer)  # customers table > Slack profile > playbook
     members = channel_members(services, channel)
     agents = [m for m in members if m != customer and services.roles.is_agent(m)]
     per_thread = thread_mode(services)

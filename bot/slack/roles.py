@@ -37,6 +37,7 @@ class SlackUser:
     deleted: bool
     tz: str | None
     locale: str | None
+    email: str | None = None       # profile email (users:read.email): finds the customer in the customers table
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class RoleResolver:
             deleted=bool(raw.get("deleted")),
             tz=raw.get("tz"),
             locale=raw.get("locale"),
+            email=(raw.get("profile") or {}).get("email") or None,
         )
         with self._lock:
             self._users[user_id] = (now, user)

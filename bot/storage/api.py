@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from bot.coach.models import Classification, FollowUpItem, RecoveryPlan
 
 if TYPE_CHECKING:
+    from bot.storage.customers import Customers
     from bot.storage.inbox import Inbox, OnceKeys
 
 CompensationState = Literal["offered", "pending_approval", "approved", "denied", "given"]
@@ -122,3 +123,5 @@ class Store(Protocol):
     def inbox(self) -> Inbox: ...                                       # bot/storage/inbox.py
     @property
     def once_keys(self) -> OnceKeys: ...
+    @property
+    def customers(self) -> Customers: ...                               # bot/storage/customers.py

@@ -53,6 +53,7 @@ from bot.storage.tables import (
 )
 
 if TYPE_CHECKING:
+    from bot.storage.customers import Customers
     from bot.storage.thread_cards import ThreadCards
     from bot.storage.workspace_config import WorkspaceConfigs
 
@@ -753,6 +754,17 @@ class SqlStore:
             cached = self.__dict__["_thread_cards"] = ThreadCards(self._write_sessions, self._read_sessions, self._clock)
         return cached
 
+
+    @property
+    def customers(self) -> Customers:
+        """Customer lifetime values from `coach customers import` (bot/storage/customers.py)."""
+        from bot.storage.customers import Customers
+
+        cached = self.__dict__.get("_customers")
+        if cached is None:
+            cached = self.__dict__["_customers"] = Customers(self._write_sessions, self._read_sessions,
+                                                             self._pseudonym, self._clock)
+        return cached
 
 def _check_state(state: str) -> None:
     if state not in COMPENSATION_STATES:

@@ -1,0 +1,126 @@
+"""The customers table: CSV import (good rows, bad rows, re-import), pseudonymised keys, lookup, the CLI."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.storage.customers import CsvError, read_csv
+from bot.storage.tables import Customer
+
+GOOD = """id,email,slack_user_id,slack_team_id,lifetime_value,tier,currency
+C-1,Ann.Lee@Example.com,UANN,TCUST,12500.50,gold,USD
+C-2,bob@example.com,,,800,,
+C-3,,ucarl,tcust,3000,silver,eur
+"""
+
+
+def _import(store, text: str, all_or_nothing: bool = False):
+    rows, rejected = read_csv(text, "USD")
+    return store.customers.import_rows(rows, rejected, all_or_nothing=all_or_nothing)
+
+
+def test_good_rows_are_imported_with_email_and_slack_user_only_as_pseudonyms(store):
+    report = _import(store, GOOD)
+    assert (report.imported, report.updated, report.unchanged, report.rejected) == (3, 0, 0, [])
+    with store.read_session() as s:
+        rows = {c.id: c for c in s.scalars(select(Customer))}
+    assert rows["C-1"].lifetime_value == 12500.5 and rows["C-1"].tier == "gold" and rows["C-1"].currency == "USD"
+    assert rows["C-2"].currency == "USD" and rows["C-2"].slack_user_key is None   # the default currency
+    assert rows["C-3"].currency == "EUR" and rows["C-3"].slack_team == "TCUST"     # upper-cased ids and codes
+    stored = " ".join(str(v) for c in rows.values() for v in vars(c).values())
+    for clear in ("Ann.Lee", "ann.lee", "example.com", "UANN", "UCARL"):
+        assert clear not in stored
+    assert rows["C-1"].slack_user_key == store._pseudonym("UANN")  # the same pseudonym incidents use
+
+
+def test_lookup_by_slack_user_and_team_then_by_email(store):
+    _import(store, GOOD)
+    found = store.customers.find(["TCUST"], "UANN")
+    assert found is not None and (found.customer_id, found.lifetime_value, found.tier) == ("C-1", 12500.5, "gold")
+    assert store.customers.find(["TOTHER"], "UANN") is None                       # another team's UANN
+    assert store.customers.find([None, "TOURS"], "UBOB", " BOB@example.COM ").customer_id == "C-2"  # email
+    assert store.customers.find(["TCUST"], "UNOBODY", "nobody@example.com") is None
+
+
+def test_bad_rows_are_rejected_with_line_and_reason_and_the_good_ones_written(store):
+    text = """id,email,slack_user_id,slack_team_id,lifetime_value,tier,currency
+C-1,ann@example.com,UANN,TCUST,1000,,
+,x@example.com,,,10,,
+C-4,not-an-email,,,10,,
+C-5,e5@example.com,,,"1,200",,
+C-6,e6@example.com,,,-5,,
+C-7,,UX7,,10,,
+C-8,,,,10,,
+C-9,e9@example.com,,,10,,dollars
+C-1,again@example.com,,,10,,
+C-10,ann@example.com,,,10,,
+C-11,e11@example.com,,,10,,USD,extra
+C-12,e12@example.com,,,,,
+"""
+    report = _import(store, text)
+    assert report.imported == 1 and report.written
+    reasons = dict(report.rejected)
+    assert sorted(reasons) == [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+    assert reasons[3] == "id is empty"
+    assert "not an email" in reasons[4] and "not-an-email" not in reasons[4]   # the address is never echoed
+    assert "thousands separators" in reasons[5] and "plain amount" in reasons[6]
+    assert "needs slack_team_id" in reasons[7] and "never be found" in reasons[8]
+    assert "three-letter" in reasons[9] and "repeats line 2" in reasons[10]
+    assert "already belongs to customer 'C-1'" in reasons[11]
+    assert "more cells" in reasons[12] and "lifetime_value is empty" in reasons[13]
+    assert store.customers.count() == 1
+
+
+def test_all_or_nothing_writes_nothing_when_a_row_is_bad(store):
+    report = _import(store, GOOD + "C-9,,,,10,,\n", all_or_nothing=True)
+    assert not report.written and report.imported == 0 and [line for line, _ in report.rejected] == [5]
+    assert store.customers.count() == 0
+
+
+def test_reimport_updates_changed_rows_and_counts_unchanged_ones(store):
+    _import(store, GOOD)
+    again = GOOD.replace("12500.50,gold", "20000,platinum").replace("bob@example.com", "robert@example.com")
+    report = _import(store, again)
+    assert (report.imported, report.updated, report.unchanged) == (0, 2, 1)
+    assert store.customers.find(["TCUST"], "UANN").lifetime_value == 20000
+    assert store.customers.find([], None, "bob@example.com") is None            # the old email no longer matches
+    assert store.customers.find([], None, "robert@example.com").customer_id == "C-2"
+    # an email moved from one id to another in the same file is rejected, not silently given to both
+    moved = _import(store, "id,email,lifetime_value\nC-9,robert@example.com,5\n")
+    assert moved.imported == 0 and "already belongs to customer 'C-2'" in moved.rejected[0][1]
+
+
+@pytest.mark.parametrize("header, message", [
+    ("", "empty"),
+    ("id,email,lifetime value\n", "unknown column(s) lifetime value"),
+    ("id,email\n", "missing column(s) lifetime_value"),
+])
+def test_a_bad_header_rejects_the_file(header, message):
+    with pytest.raises(CsvError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_csv(header, "USD")
+
+
+def test_cli_import_reports_imported_updated_rejected(sqlite_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("COACH_DATABASE_URL", sqlite_url)
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    good = tmp_path / "customers.csv"
+    good.write_text(GOOD, encoding="utf-8")
+    first = runner.invoke(app, ["customers", "import", str(good)])
+    assert first.exit_code == 0, first.output
+    assert "imported 3, updated 0, unchanged 0, rejected 0" in first.output
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(GOOD.replace("800", "900") + "C-9,,,,10,,\n", encoding="utf-8")
+    second = runner.invoke(app, ["customers", "import", str(mixed)])
+    assert second.exit_code == 1
+    assert "rejected line 5: neither email nor slack_user_id" in second.output
+    assert "imported 0, updated 1, unchanged 2, rejected 1" in second.output
+    strict = runner.invoke(app, ["customers", "import", str(mixed), "--all-or-nothing"])
+    assert strict.exit_code == 1 and "nothing written" in strict.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer,value\nC-1,5\n", encoding="utf-8")
+    refused = runner.invoke(app, ["customers", "import", str(bad)])
+    assert refused.exit_code == 2 and "unknown column(s) customer, value" in refused.output
+    assert "ann.lee" not in (first.output + second.output).lower()
