@@ -27,6 +27,7 @@ from bot.coach.models import Classification, RecoveryPlan, ThreadMessage
 from bot.coach.planner import card_path
 from bot.playbook import MAX_PLAYBOOK_BYTES, Playbook, PlaybookError, decode_playbook
 from bot.render import blocks as ui
+from bot.slack.customer_value import with_value
 from bot.slack.logging import get_logger
 from bot.slack.resilience import safe_call
 from bot.slack.thread_cards import on_duty_command
@@ -216,6 +217,7 @@ def plan_thread(services, user: str, workspace: str, channel: str, thread_ts: st
     earlier_labels = [services.engine.classify(m["text"]) for m in before if m in customer_msgs]
     labels, why = thread_labels(classification, earlier_labels, services.engine.playbook.severity.tone_points)
     profile = load_profile(services.store, workspace, chosen["user"], thread_ts, services.now())  # memory in full below
+    profile = with_value(profile, services, workspace, chosen["user"])  # customers table > Slack profile > playbook
     plan = services.engine.suggest(chosen["text"], earlier, profile, services.roles.authority(user),
                                    bool(chosen.get("files")), labels)
     plan.why[:0] = why

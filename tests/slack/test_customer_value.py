@@ -111,3 +111,15 @@ def test_a_value_in_another_currency_is_shown_not_mixed(make_bot, fake, settings
     assert "50,000 EUR on file (customers table) is not in the playbook's USD: not converted" in card
     time.sleep(0.5)
     assert not any("High-value" in t for t in _supervisor_dms(fake))
+
+
+def test_recover_link_plans_with_the_same_value_and_source(make_bot, fake, settings, tmp_path, monkeypatch):
+    _import(settings, tmp_path, monkeypatch, f"CRM-42,,{CUSTOMER},TCUSTOMER,12500,gold,USD\n")
+    bot = make_bot()
+    message, _ = bot.driver.message(CUSTOMER, CHARGED, CHANNEL)
+    card_for(fake, AGENTS[0])
+    link = f"<https://ours.slack.com/archives/{CHANNEL}/p{message['ts'].replace('.', '')}>"
+    bot.driver.command(SUPERVISOR, link, CHANNEL)
+    plan = fake.wait_for("response_url", where=lambda c: "Recovery coach" in c.blocks_text())[0].blocks_text()
+    assert "12,500 USD lifetime revenue" in plan and "Value from the customers table" in plan
+    assert "value from the customers table" in plan  # the 'why' line of the full plan
