@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 
 from bot.engine import RecoveryEngine
 from bot.settings import Settings
-from bot.slack import actions, home, messages, metrics, oauth, recover, shortcuts, thread_cards
+from bot.slack import actions, home, messages, metrics, oauth, recover, shortcuts, thread_cards, workspace_config
 from bot.slack.logging import get_logger
 from bot.slack.resilience import build_web_client
 from bot.slack.roles import RoleResolver
@@ -233,11 +233,22 @@ def build_app(settings: Settings, engine: RecoveryEngine, store: Store, client: 
     )
     services_client = oauth.WorkspaceClient(workspaces, client) if workspaces is not None else client
     roles = oauth.WorkspaceRoles(workspaces) if workspaces is not None else RoleResolver(client, settings)
+    # per-workspace playbook, roles and coach channel (multi-workspace mode; bot/slack/workspace_config.py)
+    configs = getattr(store, "workspace_configs", None) if workspaces is not None else None
+    config_cache = workspace_config.ConfigCache(configs, settings.coach_playbook_check_seconds) \
+        if configs is not None else None
+    playbooks = workspace_config.WorkspacePlaybooks(PlaybookSync(store, engine, settings.coach_playbook_check_seconds),
+                                                    config_cache)
     services = Services(
         settings=settings, engine=engine, store=store, client=services_client, roles=roles,  # type: ignore[arg-type]
         inference=executor or BoundedExecutor(settings.coach_inference_workers, settings.coach_inference_queue),
-        playbooks=PlaybookSync(store, engine, settings.coach_playbook_check_seconds),
+        playbooks=playbooks,  # type: ignore[arg-type]
     )
+    if config_cache is not None and workspaces is not None:
+        scoped_settings = workspace_config.WorkspaceSettings(settings, config_cache)
+        services.settings = scoped_settings  # type: ignore[assignment]
+        services.engine = workspace_config.WorkspaceEngine(engine, playbooks)  # type: ignore[assignment]
+        workspaces.settings_for = scoped_settings.bound  # type: ignore[assignment,method-assign]
     if now is not None:
         services.now = now
     if bootstrap_playbook:

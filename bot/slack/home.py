@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from slack_bolt import App, BoltContext
+from slack_bolt import Ack, App, BoltContext
 
 from bot.coach.memory import FOLLOW_UP_HORIZON, build_memory
-from bot.render.blocks import home_view, memory_line
+from bot.render.blocks import home_view, memory_line, playbook_modal
 from bot.slack.logging import get_logger
 from bot.slack.recover import playbook_summary
 from bot.slack.resilience import safe_call
+from bot.slack.workspace_config import config_lines, current_scope
 
 log = get_logger("slack.home")
+
+
+UPLOAD_ACTION = "coach_home_playbook_upload"
 
 
 def register(app: App, services) -> None:
@@ -20,6 +24,17 @@ def register(app: App, services) -> None:
     def on_home_opened(event: dict, context: BoltContext) -> None:
         if event.get("tab", "home") == "home":
             publish_home(services, event["user"], context.team_id)
+
+    @app.action(UPLOAD_ACTION)
+    def on_home_upload(ack: Ack, body: dict) -> None:
+        """An admin's 'Upload playbook' on App Home: the same form (and checks) as `/recover playbook upload`."""
+        ack()
+        user = body["user"]["id"]
+        if not services.roles.is_admin(user):  # a stale Home or a forged click: refused and recorded
+            services.store.record_audit(user, "playbook upload", "home button", allowed=False)
+            return
+        safe_call("views.open", services.client.views_open, trigger_id=body["trigger_id"], view=playbook_modal())
+        services.store.record_audit(user, "playbook upload", "modal opened from home", allowed=True)
 
 
 STAFF_ONLY = {"type": "home", "blocks": [{"type": "section", "text": {
@@ -31,7 +46,8 @@ def open_thread_lines(services, user: str, workspace: str | None, now: datetime)
     has checked). Earlier incidents, flags, open follow-ups and what was given come from bot/coach/memory.py."""
     threads = services.store.agent_open_threads(user, workspace)
     any_resolved = any(s.status == "resolved" for _, history in threads for s in history)
-    follow_ups = services.store.due_follow_ups(now + FOLLOW_UP_HORIZON) if any_resolved else []
+    follow_ups = services.store.due_follow_ups(now + FOLLOW_UP_HORIZON, workspace=current_scope()) \
+        if any_resolved else []
     lines = []
     for incident, history in threads:
         memory = build_memory(history, follow_ups, incident.thread_ts)
@@ -48,15 +64,22 @@ def publish_home(services, user: str, workspace: str | None = None) -> None:
         return
     now = services.now()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    incidents = sorted(services.store.incidents_since(midnight), key=lambda i: i.opened_at, reverse=True)
+    scope = current_scope()  # multi-workspace mode: this workspace's only
+    incidents = sorted(services.store.incidents_since(midnight, workspace=scope), key=lambda i: i.opened_at,
+                       reverse=True)
     incident_lines = [
         f"• {i.opened_at:%H:%M} <#{i.channel}> {i.complaint.replace('_', ' ')} · {i.severity} · "
         f"tone {i.tone_first} → {i.tone_last} · {i.status}" for i in incidents]
-    due = services.store.due_follow_ups(now, owner=user)
+    due = services.store.due_follow_ups(now, owner=user, workspace=scope)
     follow_lines = [f"• {f.due_at:%Y-%m-%d %H:%M} `{f.when}` {f.action} — <#{f.channel}>" for f in due]
     threads = open_thread_lines(services, user, workspace, now)
-    view = home_view(playbook_summary(services.engine.playbook, services.store.current_playbook()),
+    view = home_view(playbook_summary(services.engine.playbook, services.playbooks.current()),
                      incident_lines, follow_lines, threads)
+    if services.roles.is_admin(user):  # this workspace's setup, and the upload form, for its admins only
+        view["blocks"] += [{"type": "divider"}, {"type": "header", "text": {"type": "plain_text", "text": "Setup"}},
+                           {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(config_lines(services))}},
+                           {"type": "actions", "elements": [{"type": "button", "action_id": UPLOAD_ACTION,
+                                                             "text": {"type": "plain_text", "text": "Upload playbook"}}]}]
     safe_call("views.publish", services.client.views_publish, user_id=user, view=view)
     log.info("home published", extra={"user": user, "incidents": len(incidents), "follow_ups": len(due),
                                        "threads": len(threads)})

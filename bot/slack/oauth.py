@@ -220,6 +220,8 @@ class Workspaces:
                                     client=make_client(""))
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
+        # the settings a workspace's RoleResolver reads: its own role lists (bot/slack/workspace_config.py)
+        self.settings_for: Callable[[str], Any] = lambda team: settings
 
     def _bot(self, team_id: str) -> Bot | None:
         bot = self.store.find_bot(enterprise_id=None, team_id=team_id)
@@ -250,7 +252,7 @@ class Workspaces:
                 cached.checked_at = now
                 return cached
             client = metrics.instrument_client(self.make_client(bot.bot_token))
-            entry = _Entry(client, RoleResolver(client, self.settings), bot.bot_token, now)
+            entry = _Entry(client, RoleResolver(client, self.settings_for(team_id)), bot.bot_token, now)
             self._entries[team_id] = entry
             return entry
 

@@ -31,6 +31,7 @@ from bot.slack.customer_value import with_value
 from bot.slack.logging import get_logger
 from bot.slack.resilience import safe_call
 from bot.slack.thread_cards import on_duty_command
+from bot.slack.workspace_config import config_command, current_scope
 from bot.storage.api import CustomerMessage, PlaybookVersion
 
 log = get_logger("slack.recover")
@@ -39,7 +40,7 @@ MODAL_VERDICT_SECONDS = 1.5   # the upload form waits this long to show errors o
 BUSY = ":hourglass: The coach is busy right now; the live playbook stays. Try the upload again in a minute."
 LINK = re.compile(r"/archives/(?P<channel>[A-Z0-9]+)/p(?P<sec>\d{10})(?P<usec>\d{6})(?:\?(?P<query>[^\s>|]*))?")
 FILE_ID = re.compile(r"\b(F[A-Z0-9]{6,})\b")
-ADMIN_SUBCOMMANDS = {"show", "upload", "history", "rollback"}
+ADMIN_SUBCOMMANDS = {"show", "upload", "history", "rollback", "default"}
 
 HELP = """*Recovery Coach* — `/recover`
 • *Recovery plan* (the message shortcut: ⋮ More actions on a customer's message) — the whole thread's plan, privately
@@ -47,7 +48,8 @@ HELP = """*Recovery Coach* — `/recover`
 • `/recover stats [7d|30d]` — incidents by type, tone and hour, patterns worth a look, heat map (sent to you privately)
 • `/recover followups` — follow-ups that are due
 • `/recover on-duty @a @b | off` — who is coached in this channel's threads nobody has replied in (supervisors)
-• `/recover playbook show | upload [file link] | history | rollback N` — playbook admins only
+• `/recover playbook show | upload [file link] | history | rollback N | default` — playbook admins only
+• `/recover config`, `/recover roles <role> @a @b`, `/recover coach-channel #c` — this workspace's setup (admins)
 • `/recover help` — this text"""
 USAGE = "I didn't understand that. " + HELP
 LATEST_OPEN = ("Planning this channel's latest open incident. For a particular thread, use the *Recovery plan* "
@@ -100,6 +102,8 @@ def handle_recover(services, command: dict, respond: Respond) -> None:
         playbook_command(services, command, respond, args[1:])
     elif sub in ("on-duty", "onduty", "on_duty"):
         on_duty_command(services, command, respond, args[1:])
+    elif sub in ("config", "roles", "coach-channel", "coach_channel"):
+        config_command(services, command, respond, sub.replace("_", "-"), args[1:])
     else:
         respond(text=USAGE)
 
@@ -124,7 +128,7 @@ def _thread_target(services, command: dict, link: re.Match | None) -> tuple[str,
         query = dict(part.split("=", 1) for part in (link["query"] or "").split("&") if "=" in part)
         return link["channel"], query.get("thread_ts", ts), ts
     channel = command["channel_id"]
-    recent = [i for i in services.store.incidents_since(services.now() - timedelta(days=7))
+    recent = [i for i in services.store.incidents_since(services.now() - timedelta(days=7), workspace=current_scope())
               if i.channel == channel and i.status == "open"]
     if recent:
         latest = max(recent, key=lambda i: i.opened_at)
@@ -246,7 +250,7 @@ def full_plan(services, respond: Respond, user: str, workspace: str, channel: st
 def send_stats(services, respond: Respond, user: str, days: int) -> None:
     from bot.slack.stats import stats_report
 
-    text, png = stats_report(services.store, days, services.now())
+    text, png = stats_report(services.store, days, services.now(), workspace=current_scope())
     respond(text=text)
     if png:
         dm = services.dm_channel(user)
@@ -257,7 +261,7 @@ def send_stats(services, respond: Respond, user: str, days: int) -> None:
 
 def list_follow_ups(services, respond: Respond, user: str) -> None:
     supervisor = services.roles.is_supervisor(user)
-    due = services.store.due_follow_ups(services.now(), owner=None if supervisor else user)
+    due = services.store.due_follow_ups(services.now(), owner=None if supervisor else user, workspace=current_scope())
     if not due:
         respond(text="No follow-ups due. :tada:")
         return
@@ -284,7 +288,7 @@ def playbook_command(services, command: dict, respond: Respond, args: list[str])
     user = command["user_id"]
     sub = args[0].lower() if args else ""
     if sub not in ADMIN_SUBCOMMANDS:
-        respond(text="Usage: `/recover playbook show | upload [file link] | history | rollback N`")
+        respond(text="Usage: `/recover playbook show | upload [file link] | history | rollback N | default`")
         return
     action = f"playbook {sub}"
     if not services.roles.is_admin(user):
@@ -295,13 +299,22 @@ def playbook_command(services, command: dict, respond: Respond, args: list[str])
     services.playbooks.maybe_reload(force=True)
     if sub == "show":
         services.store.record_audit(user, action, "", allowed=True)
-        respond(text="\n".join(playbook_summary(services.engine.playbook, services.store.current_playbook())))
+        respond(text="\n".join(playbook_summary(services.engine.playbook, services.playbooks.current())))
     elif sub == "history":
         services.store.record_audit(user, action, "", allowed=True)
-        versions = services.store.playbook_history(20)
+        versions = services.playbooks.history(20)
+        live = services.playbooks.version if services.playbooks.own or current_scope() is None else None
         lines = [f"• v{v.version} — {who(v.author)} {v.created_at:%Y-%m-%d %H:%M}" + (f" — {v.note}" if v.note else "")
-                 + (" *(live)*" if v.version == services.playbooks.version else "") for v in versions]
-        respond(text="*Playbook history*\n" + ("\n".join(lines) or "_none_"))
+                 + (" *(live)*" if v.version == live else "") for v in versions]
+        default = "" if live is not None else "\n_This workspace uses the default playbook._"
+        respond(text="*Playbook history*\n" + ("\n".join(lines) or "_none_") + default)
+    elif sub == "default":
+        if services.playbooks.use_default(user):
+            services.store.record_audit(user, action, "", allowed=True)
+            respond(text=":white_check_mark: This workspace now uses the default playbook (its own versions are kept; "
+                         "`/recover playbook rollback N` brings one back).")
+        else:
+            respond(text="There is only the default playbook in single-workspace mode.")
     elif sub == "rollback":
         rollback(services, respond, user, args[1] if len(args) > 1 else "")
     elif len(args) > 1:
@@ -320,7 +333,7 @@ def rollback(services, respond: Respond, user: str, arg: str) -> None:
         respond(text="Usage: `/recover playbook rollback N` (see `/recover playbook history`)")
         return
     number = int(arg.lstrip("v"))
-    version = services.store.playbook_version(number)
+    version = services.playbooks.get(number)
     if version is None:
         respond(text=f"There is no playbook version {number}.")
         return

@@ -26,8 +26,8 @@ def _money(values: dict[str, float]) -> str:
     return ", ".join(f"{v:,.0f} {c}" for c, v in values.items()) or "0"
 
 
-def stats_report(store: Store, days: int, now: datetime) -> tuple[str, bytes | None]:
-    """(mrkdwn text, heat map PNG or None)."""
+def stats_report(store: Store, days: int, now: datetime, workspace: str | None = None) -> tuple[str, bytes | None]:
+    """(mrkdwn text, heat map PNG or None); one workspace's incidents only when `workspace` is given."""
     try:
         from bot.storage.heatmap import render_heatmap
         from bot.storage.stats import compute_stats
@@ -35,8 +35,8 @@ def stats_report(store: Store, days: int, now: datetime) -> tuple[str, bytes | N
     except ImportError:  # storage layer without stats: fall back to counts
         SqlStore = None  # type: ignore[assignment,misc]
     if SqlStore is None or not isinstance(store, SqlStore):
-        return _plain_report(store, days, now), None
-    stats = compute_stats(store, days, now)
+        return _plain_report(store, days, now, workspace), None
+    stats = compute_stats(store, days, now, workspace)
     lines = [
         f"*Last {days} days*: {stats.total} incidents (previous {days} days: {stats.previous_total})",
         f"*By complaint:* {_top(stats.by_complaint)}",
@@ -70,8 +70,8 @@ def stats_report(store: Store, days: int, now: datetime) -> tuple[str, bytes | N
     return "\n".join(lines), png
 
 
-def _plain_report(store: Store, days: int, now: datetime) -> str:
-    incidents = store.incidents_since(now - timedelta(days=days))
+def _plain_report(store: Store, days: int, now: datetime, workspace: str | None = None) -> str:
+    incidents = store.incidents_since(now - timedelta(days=days), workspace=workspace)
     by_complaint = Counter(i.complaint for i in incidents)
     by_tone = Counter(i.tone_first for i in incidents)
     resolved = sum(1 for i in incidents if i.status == "resolved")
