@@ -37,6 +37,8 @@ def customers_import(
 ) -> None:
     """Upsert customers by id; each rejected row is listed with its line and reason. Exit 0 when every row
     was taken, 1 when a row was rejected (the others are written unless --all-or-nothing), 2 for a bad file."""
+    from sqlalchemy.exc import DBAPIError
+
     from bot.storage.customers import CsvError, read_csv
 
     try:
@@ -49,7 +51,11 @@ def customers_import(
             rows, rejected = read_csv(text, default)
         except CsvError as exc:
             fail(f"{escape(str(path))}: {escape(str(exc))}", 2)
-        report = store.customers.import_rows(rows, rejected, all_or_nothing=all_or_nothing)
+        try:
+            report = store.customers.import_rows(rows, rejected, all_or_nothing=all_or_nothing)
+        except DBAPIError as exc:  # most often a database from before migration 0004: no customers table
+            fail(f"the database refused the import ({type(exc.orig).__name__}); "
+                 "if it predates the customers table, run `coach db upgrade` first", 2)
     for line, reason in report.rejected:
         err.print(f"[red]rejected[/red] line {line}: {escape(reason)}")
     written = "" if report.written else " [red](nothing written: --all-or-nothing and a row was rejected)[/red]"

@@ -124,3 +124,22 @@ def test_cli_import_reports_imported_updated_rejected(sqlite_url, tmp_path, monk
     refused = runner.invoke(app, ["customers", "import", str(bad)])
     assert refused.exit_code == 2 and "unknown column(s) customer, value" in refused.output
     assert "ann.lee" not in (first.output + second.output).lower()
+
+
+def test_cli_import_on_a_database_before_0004_says_to_upgrade(sqlite_url, tmp_path, monkeypatch):
+    from alembic import command
+    from alembic.config import Config
+
+    from bot.storage.store import MIGRATIONS_DIR, SqlStore
+
+    with SqlStore(sqlite_url) as old:
+        with old._writer.begin() as connection:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS_DIR))
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0006")  # the revision before the customers table
+    monkeypatch.setenv("COACH_DATABASE_URL", sqlite_url)
+    path = tmp_path / "customers.csv"
+    path.write_text(GOOD, encoding="utf-8")
+    result = CliRunner().invoke(app, ["customers", "import", str(path)])
+    assert result.exit_code == 2 and "coach db upgrade" in result.output, result.output
