@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from bot.coach.models import CustomerProfile, ValueSource
 from bot.slack.logging import get_logger
-from bot.slack.resilience import safe_call
 
 if TYPE_CHECKING:
     from bot.slack.services import Services
@@ -58,10 +57,7 @@ def from_profile(services: Services, user_id: str) -> FoundValue | None:
     field_id = services.settings.coach_value_profile_field
     if not field_id:
         return None
-    response = safe_call("users.profile.get", services.client.users_profile_get, user=user_id)
-    if response is None:
-        return None
-    raw = (((response.get("profile") or {}).get("fields") or {}).get(field_id) or {}).get("value")
+    raw = services.roles.profile_field(user_id, field_id)  # cached for the roles' TTL (10 minutes)
     if not raw:
         return None
     parsed = parse_amount(str(raw))

@@ -55,6 +55,7 @@ class RoleResolver:
         self.settings = settings
         self.ttl = ttl
         self._users: dict[str, tuple[float, SlackUser | None]] = {}
+        self._fields: dict[tuple[str, str], tuple[float, str | None]] = {}
         self._identity: Identity | None = None
         self._lock = threading.Lock()
 
@@ -91,6 +92,22 @@ class RoleResolver:
         with self._lock:
             self._users[user_id] = (now, user)
         return user
+
+    def profile_field(self, user_id: str, field_id: str) -> str | None:
+        """A custom profile field's value (users.profile.get), cached like users.info; a failed call is not
+        cached (None now, asked again next time)."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._fields.get((user_id, field_id))
+            if cached and now - cached[0] < self.ttl:
+                return cached[1]
+        response = safe_call("users.profile.get", self.client.users_profile_get, user=user_id)
+        if response is None:
+            return None
+        value = ((((response.get("profile") or {}).get("fields") or {}).get(field_id) or {}).get("value")) or None
+        with self._lock:
+            self._fields[(user_id, field_id)] = (now, value)
+        return value
 
     def kind(self, user_id: str | None) -> Kind:
         if not user_id:

@@ -76,9 +76,13 @@ class _Client:
 
 
 def _services(row=None, fail=False, profile: str | None = None, field: str | None = "XfLTV"):
+    from bot.slack.roles import RoleResolver
+
     user = SimpleNamespace(team_id="TCUST", email="a@example.com")
-    return SimpleNamespace(store=SimpleNamespace(customers=_Customers(row, fail)), client=_Client(profile),
-                           roles=SimpleNamespace(user=lambda _id: user),
+    client = _Client(profile)
+    roles = RoleResolver(client, SimpleNamespace())  # type: ignore[arg-type]
+    roles.user = lambda _id: user  # type: ignore[method-assign]
+    return SimpleNamespace(store=SimpleNamespace(customers=_Customers(row, fail)), client=client, roles=roles,
                            settings=SimpleNamespace(coach_value_profile_field=field))
 
 
@@ -103,3 +107,10 @@ def test_with_value_keeps_the_profile_when_nothing_is_known():
     updated = with_value(profile, _services(CustomerValue("C-1", 3000, "EUR", None)), "TOURS", "UC")
     assert (updated.lifetime_value, updated.value_source, updated.value_currency, updated.previous_contacts) == (
         3000, "customers table", "EUR", 2)
+
+
+def test_the_profile_field_is_read_once_per_ttl():
+    services = _services(None, profile="9000")
+    assert customer_value(services, "TOURS", "UC").lifetime_value == 9000
+    assert customer_value(services, "TOURS", "UC").lifetime_value == 9000
+    assert services.client.calls == 1
