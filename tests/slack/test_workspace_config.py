@@ -213,3 +213,21 @@ def test_the_cache_rereads_by_revision_only_after_its_interval(database_url):
     cache.invalidate("TA")  # this worker's own change: at once
     assert cache.get("TA").overrides == {"coach_admins": ["U2"]}
     store.close()
+
+
+def test_single_workspace_mode_keeps_the_environment_and_the_default_playbook(bot):
+    from tests.slack.conftest import ADMIN, AGENTS, CHANNEL
+
+    bot.driver.command(ADMIN, "config", CHANNEL)
+    shown = bot.fake.wait_for("response_url", where=lambda c: "Single workspace" in (c.args.get("text") or ""))
+    assert "default (COACH_ADMINS)" in shown[-1].args["text"]
+    bot.driver.command(ADMIN, f"roles admins <@{ADMIN}> <@{AGENTS[0]}>", CHANNEL)
+    bot.fake.wait_for("response_url", where=lambda c: "come from the environment" in (c.args.get("text") or ""))
+    bot.driver.command(ADMIN, "playbook default", CHANNEL)
+    bot.fake.wait_for("response_url", where=lambda c: "only the default playbook" in (c.args.get("text") or ""))
+    assert not bot.services.roles.is_admin(AGENTS[0])
+    with bot.services.store.read_session() as s:
+        from sqlalchemy import func, select
+
+        from bot.storage.workspace_config import WorkspaceSettingsRow
+        assert s.scalar(select(func.count()).select_from(WorkspaceSettingsRow)) == 0
