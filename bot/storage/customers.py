@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.storage.db import with_retry
+from bot.storage.repository import Repository
 from bot.storage.tables import Customer, to_utc, utc_now
 
 COLUMNS = ("id", "email", "slack_user_id", "slack_team_id", "lifetime_value", "tier", "currency")
@@ -149,15 +150,13 @@ def read_csv(text: str, default_currency: str) -> tuple[list[CustomerRow], list[
     return rows, rejected
 
 
-class Customers:
+class Customers(Repository):
     """The customers table on the store's database."""
 
     def __init__(self, write_sessions: sessionmaker[Session], read_sessions: sessionmaker[Session],
                  pseudonym: Callable[[str], str], clock: Callable[[], datetime] = utc_now) -> None:
-        self._write_sessions = write_sessions
-        self._read_sessions = read_sessions
+        super().__init__(write_sessions, read_sessions, clock)
         self._pseudonym = pseudonym
-        self._clock = clock
 
     def import_rows(self, rows: Sequence[CustomerRow], rejected: Iterable[tuple[int, str]] = (),
                     all_or_nothing: bool = False) -> ImportReport:

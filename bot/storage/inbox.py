@@ -39,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.storage.db import with_retry
+from bot.storage.repository import Repository
 from bot.storage.tables import InboxItem, InteractionKey, to_utc, utc_now
 
 log = logging.getLogger(__name__)
@@ -57,17 +58,8 @@ class InboxEntry:
     received_at: datetime
 
 
-class Inbox:
+class Inbox(Repository):
     """Rows of the `inbox` table; every method is one short transaction, safe from several workers."""
-
-    def __init__(self, write_sessions: sessionmaker[Session], read_sessions: sessionmaker[Session],
-                 clock: Callable[[], datetime] = utc_now) -> None:
-        self._write_sessions = write_sessions
-        self._read_sessions = read_sessions
-        self._clock = clock
-
-    def _now(self) -> datetime:
-        return to_utc(self._clock())
 
     def _claimable(self, now: datetime):  # type: ignore[no-untyped-def]
         return and_(InboxItem.state == PENDING, InboxItem.next_attempt_at <= now,

@@ -8,17 +8,18 @@ agent's last click on it, which can replace that ephemeral card in place). No cu
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, Integer, String, UniqueConstraint, delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.storage.db import with_retry
-from bot.storage.tables import Base, to_utc, utc_now
+from bot.storage.repository import Repository
+from bot.storage.tables import Base
 
 RESPONSE_URL_TTL = timedelta(minutes=29)   # Slack honours a response_url for 30 minutes
 RESPONSE_URL_USES = 5                      # ...and at most 5 times
@@ -81,17 +82,8 @@ class HeldCard:
     response_url_uses: int
 
 
-class ThreadCards:
+class ThreadCards(Repository):
     """Engaged agents, on-duty lists and current cards, on the store's database."""
-
-    def __init__(self, write_sessions: sessionmaker[Session], read_sessions: sessionmaker[Session],
-                 clock: Callable[[], datetime] = utc_now) -> None:
-        self._write_sessions = write_sessions
-        self._read_sessions = read_sessions
-        self._clock = clock
-
-    def _now(self) -> datetime:
-        return to_utc(self._clock())
 
     # ---- engaged agents ------------------------------------------------------------------------
     def record_agent(self, workspace: str, channel: str, thread_ts: str, agent: str) -> None:

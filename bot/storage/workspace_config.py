@@ -14,11 +14,12 @@ from datetime import datetime
 
 from sqlalchemy import JSON, Integer, String, Text, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bot.storage.api import PlaybookVersion
 from bot.storage.db import with_retry
-from bot.storage.tables import Base, to_utc, utc_now
+from bot.storage.repository import Repository
+from bot.storage.tables import Base
 
 ROLE_LISTS = ("admins", "supervisors", "leads", "agents", "customers")  # the COACH_<NAME> settings a workspace overrides
 
@@ -77,17 +78,8 @@ def _version(row: WorkspacePlaybookRow) -> PlaybookVersion:
                            created_at=row.created_at, note=row.note)
 
 
-class WorkspaceConfigs:
+class WorkspaceConfigs(Repository):
     """Reads and changes workspaces' configuration on the store's database (every write bumps `revision`)."""
-
-    def __init__(self, write_sessions: sessionmaker[Session], read_sessions: sessionmaker[Session],
-                 clock: Callable[[], datetime] = utc_now) -> None:
-        self._write_sessions = write_sessions
-        self._read_sessions = read_sessions
-        self._clock = clock
-
-    def _now(self) -> datetime:
-        return to_utc(self._clock())
 
     def revision(self, workspace: str) -> int | None:
         """The workspace's revision (None: nothing configured): the one cheap read a worker's cache makes."""
