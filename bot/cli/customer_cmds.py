@@ -53,7 +53,7 @@ def customers_import(
             fail(f"{escape(str(path))}: {escape(str(exc))}", 2)
         try:
             report = store.customers.import_rows(rows, rejected, all_or_nothing=all_or_nothing)
-        except DBAPIError as exc:  # most often a database from before migration 0004: no customers table
+        except DBAPIError as exc:  # most often a database from before migration 0006: no customers table
             fail(f"the database refused the import ({type(exc.orig).__name__}); "
                  "if it predates the customers table, run `coach db upgrade` first", 2)
     for line, reason in report.rejected:

@@ -290,5 +290,5 @@ class InteractionKey(Base):
 
 
 from bot.storage import slack_tables  # noqa: E402,F401  (slack-sdk OAuth tables, migration 0003)
-from bot.storage import thread_cards  # noqa: E402,F401  (engaged agents, on-duty lists, current cards: 0006)
-from bot.storage import workspace_config  # noqa: E402,F401  (per-workspace roles, channel, playbooks: 0005)
+from bot.storage import thread_cards  # noqa: E402,F401  (engaged agents, on-duty lists, current cards: 0005)
+from bot.storage import workspace_config  # noqa: E402,F401  (per-workspace roles, channel, playbooks: 0007)

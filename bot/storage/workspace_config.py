@@ -1,6 +1,6 @@
 """Per-workspace configuration (issue 11, item 2): each installed workspace's playbook, roles and coach channel.
 
-Two tables (migration 0005): `workspace_settings`, one row per workspace (Slack team id) holding the role lists
+Two tables (migration 0007): `workspace_settings`, one row per workspace (Slack team id) holding the role lists
 and coach channel it overrides (NULL: the file/env default) plus a `revision` bumped by every change, so
 that every gunicorn worker notices a change by reading one small row; and `workspace_playbooks`, each
 workspace's playbook versions (append-only, like `playbook_versions` for the default playbook). A workspace

@@ -108,11 +108,11 @@ def test_the_upgrade_keeps_agents_who_already_replied_engaged(tmp_path, playbook
     from tests.storage import helpers
 
     store = SqlStore(f"sqlite:///{tmp_path / 'old.sqlite'}")
-    with store._writer.begin() as connection:  # the database as it was before migration 0006
+    with store._writer.begin() as connection:  # the database as it was before migration 0005
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         config.attributes["connection"] = connection
-        command.upgrade(config, "0007")
+        command.upgrade(config, "0004")
     helpers.record(store, playbook, THREAD, workspace=WS, channel=CH)
     store.record_agent_reply(WS, CH, THREAD, "UA", nudged=False)
     store.record_agent_reply(WS, CH, THREAD, "UA", nudged=True)

@@ -126,7 +126,7 @@ def test_cli_import_reports_imported_updated_rejected(sqlite_url, tmp_path, monk
     assert "ann.lee" not in (first.output + second.output).lower()
 
 
-def test_cli_import_on_a_database_before_0004_says_to_upgrade(sqlite_url, tmp_path, monkeypatch):
+def test_cli_import_on_a_database_before_0006_says_to_upgrade(sqlite_url, tmp_path, monkeypatch):
     from alembic import command
     from alembic.config import Config
 
@@ -137,7 +137,7 @@ def test_cli_import_on_a_database_before_0004_says_to_upgrade(sqlite_url, tmp_pa
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS_DIR))
             config.attributes["connection"] = connection
-            command.upgrade(config, "0006")  # the revision before the customers table
+            command.upgrade(config, "0005")  # the revision before the customers table
     monkeypatch.setenv("COACH_DATABASE_URL", sqlite_url)
     path = tmp_path / "customers.csv"
     path.write_text(GOOD, encoding="utf-8")

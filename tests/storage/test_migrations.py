@@ -7,7 +7,7 @@ from sqlalchemy import inspect
 
 from bot.storage.tables import Base
 
-HEAD = "0005"  # the latest revision in bot/storage/migrations/versions
+HEAD = "0007"  # the latest revision in bot/storage/migrations/versions
 
 
 def test_upgrade_from_empty_creates_every_table_and_matches_the_models(make_store):

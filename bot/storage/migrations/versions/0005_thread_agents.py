@@ -1,7 +1,7 @@
 """Less noise (issue 12, item 5): engaged agents per thread, on-duty agents per channel, the card each agent holds.
 
-Revision ID: 0006
-Revises: 0007
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-04
 """
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0007"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

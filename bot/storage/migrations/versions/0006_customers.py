@@ -3,8 +3,8 @@
 Emails and Slack user ids are kept as keyed pseudonyms (the store's HMAC key, as incidents keep customers),
 so the table can be matched against without holding either in clear.
 
-Revision ID: 0004
-Revises: 0006
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-04
 """
 from __future__ import annotations
@@ -12,9 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-# 0007 and 0006 landed on 0003 first; chaining after the head keeps one line of revisions (alembic upgrade head)
-down_revision = "0006"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
