@@ -219,7 +219,14 @@ def build_app(settings: Settings, engine: RecoveryEngine, store: Store, client: 
                                                          oauth.TokenCipher.from_settings(settings))
         base_url = client.base_url
         workspaces = oauth.Workspaces(installations, settings, lambda token: build_web_client(token or None, base_url))
-        multi_kwargs = {"oauth_settings": oauth.build_oauth_settings(settings, installations, engine_)}
+        configs_ = getattr(store, "workspace_configs", None)
+
+        def first_admin(installation) -> None:  # the installer administers a workspace nobody set admins for
+            if configs_ is not None and installation.team_id and installation.user_id:
+                if configs_.adopt_installer(installation.team_id, installation.user_id, list(settings.coach_admins)):
+                    log.info("installer made the workspace's first admin", extra={"team": installation.team_id})
+
+        multi_kwargs = {"oauth_settings": oauth.build_oauth_settings(settings, installations, engine_, first_admin)}
         listeners = oauth.ContextExecutor(listeners)  # listeners run in the request's workspace
     bolt = App(
         client=client,

@@ -162,11 +162,29 @@ def database_engine(store: Any, settings: Settings) -> "Engine":
 
 
 def build_oauth_settings(settings: Settings, installation_store: EncryptedInstallationStore,
-                         engine: "Engine") -> "OAuthSettings":
-    """Bolt's OAuthSettings: the stores on our database, the manifest's scopes, token rotation on."""
+                         engine: "Engine", on_installed: Callable[[Installation], None] | None = None
+                         ) -> "OAuthSettings":
+    """Bolt's OAuthSettings: the stores on our database, the manifest's scopes, token rotation on.
+
+    `on_installed` runs after an install is saved and before Bolt's own success page (the first admin);
+    its failure is logged and never fails the install."""
+    from slack_bolt.oauth.callback_options import CallbackOptions, FailureArgs, SuccessArgs
     from slack_bolt.oauth.oauth_settings import OAuthSettings
+    from slack_bolt.response import BoltResponse
+
+    def success(args: SuccessArgs) -> BoltResponse:
+        if on_installed is not None:
+            try:
+                on_installed(args.installation)
+            except Exception:  # noqa: BLE001 - the install itself succeeded; say so and carry on
+                log.exception("after-install step failed", extra={"team": args.installation.team_id})
+        return args.default.success(args)
+
+    def failure(args: FailureArgs) -> BoltResponse:
+        return args.default.failure(args)
 
     return OAuthSettings(
+        callback_options=CallbackOptions(success=success, failure=failure),
         client_id=settings.slack_client_id,
         client_secret=settings.slack_client_secret.get_secret_value() if settings.slack_client_secret else None,
         scopes=settings.slack_scopes,

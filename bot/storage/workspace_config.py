@@ -124,6 +124,25 @@ class WorkspaceConfigs(Repository):
         return self._change(workspace, by, lambda s, row: setattr(row, role, list(dict.fromkeys(users))
                                                                   if users is not None else None))
 
+    def adopt_installer(self, workspace: str, installer: str, default_admins: list[str]) -> bool:
+        """Make the user who installed the app an admin of a workspace whose admins were never set here.
+
+        Without it a newly installed workspace has no admin of its own (COACH_ADMINS names users of the
+        operator's workspace), so nobody there could set its playbook or roles. True when the list was written;
+        a workspace that already set its admins (a re-install, say) keeps them."""
+        existing = self.get(workspace)
+        if existing is not None and existing.roles.get("admins") is not None:
+            return False
+        wrote = False
+
+        def apply(s: Session, row: WorkspaceSettingsRow) -> None:
+            nonlocal wrote
+            if row.admins is None:
+                row.admins, wrote = list(dict.fromkeys([installer, *default_admins])), True
+
+        self._change(workspace, installer, apply)
+        return wrote
+
     def set_coach_channel(self, workspace: str, channel: str | None, by: str) -> int:
         """A channel id, "" for none, or None for the COACH_COACH_CHANNEL default."""
         return self._change(workspace, by, lambda s, row: setattr(row, "coach_channel", channel))

@@ -108,7 +108,7 @@ def get(url: str, cookie: str | None = None) -> tuple[int, dict, str]:
         return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read().decode()
 
 
-def install(bot: MultiBot, team: str) -> str:
+def install(bot: MultiBot, team: str, installer: str = "UINSTALLER") -> str:
     """What an admin's browser does: open /slack/install, 'Allow' in Slack, follow the redirect."""
     status, headers, page = get(bot.url + "/slack/install")
     assert status == 200 and "Add to Slack" in page
@@ -117,7 +117,7 @@ def install(bot: MultiBot, team: str) -> str:
     state = re.search(r"state=([^&]+)", link).group(1)
     cookie = headers["set-cookie"].split(";")[0]
     bot.fake.token_team[TOKENS[team]] = team
-    bot.fake.grant_install(f"code-{team}", team, TOKENS[team], team_name=f"Workspace {team}")
+    bot.fake.grant_install(f"code-{team}", team, TOKENS[team], team_name=f"Workspace {team}", installer=installer)
     status, _, page = get(f"{bot.url}/slack/oauth_redirect?code=code-{team}&state={state}", cookie)
     assert status == 200, page
     return page
@@ -267,3 +267,14 @@ def test_follow_ups_go_out_with_their_own_workspaces_token(multi):
     for team in ("TA", "TB"):
         sent = [c for c in multi.fake.calls_with("chat.postMessage", team) if "Follow-up due" in c.args.get("text", "")]
         assert len(sent) == 1 and f"call back {team}" in sent[0].args["text"]
+
+
+def test_the_installer_is_the_new_workspaces_first_admin(multi):
+    """A new workspace needs an admin of its own (COACH_ADMINS names the operator's users): the installer, once."""
+    install(multi, "TA", installer=AGENT["TA"])
+    configs = multi.store.workspace_configs
+    assert configs.get("TA").roles["admins"] == [AGENT["TA"]]
+    configs.set_roles("TA", "admins", [AGENT["TA"], "UOTHER"], by=AGENT["TA"])
+    install(multi, "TA", installer="USOMEONE")  # a re-install keeps the admins the workspace chose
+    assert configs.get("TA").roles["admins"] == [AGENT["TA"], "UOTHER"]
+    assert configs.get("TB") is None  # never installed: nothing written for it

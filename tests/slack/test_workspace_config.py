@@ -182,9 +182,11 @@ def test_a_hostile_playbook_stays_refused_and_the_default_comes_back(workers, pl
         install(one, team)
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n" \
            "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+    before = one.store.workspace_configs.get("TA")  # the install named its first admin, nothing else
     reply = submit_playbook(one, "TA", ADMIN["TA"], bomb)
     assert reply.json()["response_action"] == "errors"
-    assert one.store.workspace_configs.get("TA") is None  # nothing stored: A still uses the default
+    after = one.store.workspace_configs.get("TA")  # nothing stored: A still uses the default playbook
+    assert after.playbook is None and after.revision == before.revision
     reply = submit_playbook(one, "TA", ADMIN["TA"], playbook_text.replace("currency: USD", "currency: EUR"))
     assert reply.status == 200
     one.fake.wait_for("chat.postMessage", channel=f"D{ADMIN['TA']}", where=lambda c: "v1 is live" in c.args["text"])
