@@ -26,6 +26,30 @@ def _playbook_currency(store) -> str:  # type: ignore[no-untyped-def]
     return playbook.currency
 
 
+def _workspace(store, given: str | None) -> str:  # type: ignore[no-untyped-def]
+    """The workspace the import is for: --workspace (checked against the installations, when there are any),
+    else the one installed workspace. Single-workspace mode keeps no team id in the database (only Slack knows
+    it, through auth.test), so there --workspace is required rather than guessed."""
+    from bot.storage.customers import valid_workspace
+
+    installed = store.customers.installed_workspaces()
+    if given is not None:
+        team = given.strip().upper()
+        if not valid_workspace(team):
+            fail(f"--workspace {escape(given[:24])!r} is not a Slack team id such as T0123ABC", 2)
+        if installed and team not in installed:
+            fail(f"workspace {team} is not installed here (installed: {', '.join(installed)})", 2)
+        return team
+    if len(installed) == 1:
+        return installed[0]
+    if installed:
+        fail(f"--workspace is required: this database holds {len(installed)} workspaces' installations "
+             f"({', '.join(installed)}) and customers belong to one", 2)
+    fail("--workspace is required in single-workspace mode: the bot's Slack team id (T…, as in "
+         "https://app.slack.com/client/T…/…) is not stored in the database, so it cannot be defaulted", 2)
+    raise AssertionError("unreachable")  # fail() exits
+
+
 @customers_app.command("import")
 def customers_import(
     path: Annotated[Path, typer.Argument(help="CSV with a header: id,email,slack_user_id,slack_team_id,"
@@ -34,9 +58,13 @@ def customers_import(
         help="currency of rows with no currency cell; default: the playbook's")] = None,
     all_or_nothing: Annotated[bool, typer.Option(
         "--all-or-nothing", help="write nothing when any row is rejected")] = False,
+    workspace: Annotated[Optional[str], typer.Option(
+        help="the Slack team id (T…) these customers belong to; required in single-workspace mode and when "
+             "more than one workspace is installed, else the installed one")] = None,
 ) -> None:
-    """Upsert customers by id; each rejected row is listed with its line and reason. Exit 0 when every row
-    was taken, 1 when a row was rejected (the others are written unless --all-or-nothing), 2 for a bad file."""
+    """Upsert one workspace's customers by id; each rejected row is listed with its line and reason. Exit 0 when
+    every row was taken, 1 when a row was rejected (the others are written unless --all-or-nothing), 2 for a bad
+    file or workspace."""
     from sqlalchemy.exc import DBAPIError
 
     from bot.storage.customers import CsvError, read_csv
@@ -46,20 +74,21 @@ def customers_import(
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read {escape(str(path))}: {escape(str(exc))}", 2)
     with common.store() as store:
+        team = _workspace(store, workspace)
         default = (currency or _playbook_currency(store)).upper()
         try:
             rows, rejected = read_csv(text, default)
         except CsvError as exc:
             fail(f"{escape(str(path))}: {escape(str(exc))}", 2)
         try:
-            report = store.customers.import_rows(rows, rejected, all_or_nothing=all_or_nothing)
+            report = store.customers.import_rows(team, rows, rejected, all_or_nothing=all_or_nothing)
         except DBAPIError as exc:  # most often a database from before migration 0006: no customers table
             fail(f"the database refused the import ({type(exc.orig).__name__}); "
                  "if it predates the customers table, run `coach db upgrade` first", 2)
     for line, reason in report.rejected:
         err.print(f"[red]rejected[/red] line {line}: {escape(reason)}")
     written = "" if report.written else " [red](nothing written: --all-or-nothing and a row was rejected)[/red]"
-    Console().print(f"imported {report.imported}, updated {report.updated}, unchanged {report.unchanged}, "
-                    f"rejected {len(report.rejected)}{written}")
+    Console(soft_wrap=True).print(f"workspace {team}: imported {report.imported}, updated {report.updated}, "
+                                  f"unchanged {report.unchanged}, rejected {len(report.rejected)}{written}")
     if report.rejected:
         raise typer.Exit(1)

@@ -1,9 +1,9 @@
 """The customer's lifetime value for the card and the alert, from the first source that knows it (issue 12, item 2).
 
-Precedence: the customers table (`coach customers import`; matched by Slack user id + team, else by the
-users.info profile email), then a Slack custom profile field (COACH_VALUE_PROFILE_FIELD, via
-users.profile.get), then the playbook default (the planner's). Every lookup failure falls back to the next
-source and is logged without the value or the email: the card never waits on it.
+Precedence: the customers table of the event's workspace (`coach customers import --workspace`; matched by
+Slack user id + team, else by the users.info profile email), then a Slack custom profile field
+(COACH_VALUE_PROFILE_FIELD, via users.profile.get), then the playbook default (the planner's). Every lookup
+failure falls back to the next source and is logged without the value or the email: the card never waits on it.
 """
 from __future__ import annotations
 
@@ -41,11 +41,16 @@ def parse_amount(text: str) -> tuple[float, str | None] | None:
 
 
 def from_table(services: Services, workspace: str, user_id: str) -> FoundValue | None:
-    """The customers table's row for this Slack user (their team or this workspace), else for their email."""
+    """This workspace's customers row for this Slack user (their team or this workspace), else for their email.
+
+    `workspace` is the event's installing team (as incidents record it): only rows imported for it match, so a
+    customer with the same email in another workspace's table is never this one's (issue 11, item 2)."""
+    if not workspace:  # no workspace known: no table can be this customer's (fail closed to the next source)
+        return None
     user = services.roles.user(user_id)  # cached users.info, as the roles already read it
     teams = [user.team_id if user else None, workspace]
     try:
-        row = services.store.customers.find(teams, user_id, user.email if user else None)
+        row = services.store.customers.find(workspace, teams, user_id, user.email if user else None)
     except Exception as exc:  # a missing table (not migrated) or a database hiccup: fall back, never block
         log.warning("customers lookup failed", extra={"error": type(exc).__name__})
         return None

@@ -3,8 +3,11 @@
 One row per customer: id (the business's key; upserts), email and/or Slack user id + team (to find them in
 Slack), lifetime value, tier, currency. Emails and Slack user ids are stored only as keyed pseudonyms (the
 store's HMAC key, as incidents keep customers; bot/storage/privacy.py), so a leaked table names nobody and a
-lookup needs the key. Import is one transaction: good rows are written, each bad row is reported with its
-line and reason, and with `all_or_nothing` one bad row writes nothing.
+lookup needs the key. Customers belong to a workspace (the installing Slack team id, as incidents; issue 11,
+item 2): ids, emails and Slack users are unique within it and a lookup only sees its own workspace's rows, so
+one workspace's import never values (or alerts on) another's customer. Import is one transaction: good rows
+are written, each bad row is reported with its line and reason, and with `all_or_nothing` one bad row writes
+nothing.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ MAX_VALUE = 1e9                       # the playbook's high-value threshold is c
 _EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 _SLACK_TEAM = re.compile(r"^[TE][A-Z0-9]{2,20}$")
+_WORKSPACE = re.compile(r"^[TE][A-Z0-9]{1,63}$")   # the installing team's id, as incidents record it
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _NUMBER = re.compile(r"^\d+(\.\d{1,2})?$")
 
@@ -82,6 +86,11 @@ class CsvError(ValueError):
 def email_key_source(email: str) -> str:
     """What is pseudonymised for an email: trimmed and lower-cased, apart from Slack user ids by a prefix."""
     return "email:" + email.strip().lower()
+
+
+def valid_workspace(workspace: str) -> bool:
+    """A Slack team (or Enterprise) id such as T0123ABC: what incidents and the lookup scope by; never ""."""
+    return bool(_WORKSPACE.match(workspace or ""))
 
 
 def parse_row(line: int, raw: dict[str, str | None], default_currency: str) -> CustomerRow | str:
@@ -158,17 +167,20 @@ class Customers(Repository):
         super().__init__(write_sessions, read_sessions, clock)
         self._pseudonym = pseudonym
 
-    def import_rows(self, rows: Sequence[CustomerRow], rejected: Iterable[tuple[int, str]] = (),
+    def import_rows(self, workspace: str, rows: Sequence[CustomerRow], rejected: Iterable[tuple[int, str]] = (),
                     all_or_nothing: bool = False) -> ImportReport:
-        """Upsert rows by id in one transaction. A row whose email or Slack user belongs to another id (in the
-        file or the table) is rejected, so a lookup never has two answers."""
+        """Upsert `workspace`'s rows by id in one transaction. A row whose email or Slack user belongs to another
+        id of this workspace (in the file or the table) is rejected, so a lookup never has two answers; other
+        workspaces' rows are neither read nor touched."""
+        if not valid_workspace(workspace):
+            raise ValueError(f"workspace {workspace[:24]!r} is not a Slack team id (T…): customers belong to one")
         file_rejected = list(rejected)
 
         def work() -> ImportReport:
             result = ImportReport(rejected=list(file_rejected))
             now = to_utc(self._clock())
             try:
-                result = self._write_all(rows, result, now, all_or_nothing)
+                result = self._write_all(workspace, rows, result, now, all_or_nothing)
             except _NothingWritten as stop:
                 result = stop.report
             result.rejected.sort()
@@ -176,7 +188,7 @@ class Customers(Repository):
 
         return with_retry(work)
 
-    def _write_all(self, rows: Sequence[CustomerRow], result: ImportReport, now: datetime,
+    def _write_all(self, workspace: str, rows: Sequence[CustomerRow], result: ImportReport, now: datetime,
                    all_or_nothing: bool) -> ImportReport:
         with self._write_sessions.begin() as s:
             seen: dict[str, int] = {}
@@ -187,7 +199,7 @@ class Customers(Repository):
                     continue
                 email_key = self._pseudonym(email_key_source(row.email)) if row.email else None
                 user_key = self._pseudonym(row.slack_user_id) if row.slack_user_id else None
-                clash = self._clash(s, row, email_key, user_key, owner_of)
+                clash = self._clash(s, workspace, row, email_key, user_key, owner_of)
                 if clash:
                     result.rejected.append((row.line, clash))
                     continue
@@ -199,9 +211,9 @@ class Customers(Repository):
                 values = {"email_key": email_key, "slack_team": row.slack_team_id if user_key else None,
                           "slack_user_key": user_key, "lifetime_value": round(row.lifetime_value, 2),
                           "tier": row.tier, "currency": row.currency}
-                existing = s.get(Customer, row.id)
+                existing = s.get(Customer, (workspace, row.id))
                 if existing is None:
-                    s.add(Customer(id=row.id, updated_at=now, **values))
+                    s.add(Customer(workspace=workspace, id=row.id, updated_at=now, **values))
                     result.imported += 1
                 elif all(getattr(existing, k) == v for k, v in values.items()):
                     result.unchanged += 1
@@ -217,39 +229,58 @@ class Customers(Repository):
                 raise _NothingWritten(result)  # leaves the transaction by rolling it back
         return result
 
-    def _clash(self, s: Session, row: CustomerRow, email_key: str | None, user_key: str | None,
+    def _clash(self, s: Session, workspace: str, row: CustomerRow, email_key: str | None, user_key: str | None,
                owner_of: dict[tuple[str, ...], str]) -> str | None:
-        """Why this row's email or Slack user cannot be its own (another id holds it), else None."""
+        """Why this row's email or Slack user cannot be its own (another id of this workspace holds it), else None."""
         if email_key:
             other = owner_of.get(("email", email_key)) or s.scalar(
-                select(Customer.id).where(Customer.email_key == email_key, Customer.id != row.id))
+                select(Customer.id).where(Customer.workspace == workspace, Customer.email_key == email_key,
+                                          Customer.id != row.id))
             if other and other != row.id:
                 return f"email already belongs to customer {other[:32]!r}"
         if user_key:
             other = owner_of.get(("slack", row.slack_team_id or "", user_key)) or s.scalar(
-                select(Customer.id).where(Customer.slack_team == row.slack_team_id,
+                select(Customer.id).where(Customer.workspace == workspace, Customer.slack_team == row.slack_team_id,
                                           Customer.slack_user_key == user_key, Customer.id != row.id))
             if other and other != row.id:
                 return f"slack_user_id already belongs to customer {other[:32]!r}"
         return None
 
-    def find(self, teams: Iterable[str | None], user_id: str | None, email: str | None = None) -> CustomerValue | None:
-        """The customer by Slack user in one of `teams`, else by email; None when neither is on file."""
+    def find(self, workspace: str, teams: Iterable[str | None], user_id: str | None,
+             email: str | None = None) -> CustomerValue | None:
+        """`workspace`'s customer by Slack user in one of `teams`, else by email; None when neither is on file
+        there (and always None with no workspace: another workspace's row is never an answer)."""
+        if not workspace:
+            return None
         with self._read_sessions() as s:
             found: Customer | None = None
             team_ids = [t for t in teams if t]
             if user_id and team_ids:
                 found = s.scalars(select(Customer).where(
-                    Customer.slack_user_key == self._pseudonym(user_id),
+                    Customer.workspace == workspace, Customer.slack_user_key == self._pseudonym(user_id),
                     Customer.slack_team.in_(team_ids)).order_by(Customer.id)).first()
             if found is None and email:
-                found = s.scalar(select(Customer).where(Customer.email_key == self._pseudonym(email_key_source(email))))
+                found = s.scalar(select(Customer).where(
+                    Customer.workspace == workspace, Customer.email_key == self._pseudonym(email_key_source(email))))
             if found is None:
                 return None
             return CustomerValue(found.id, float(found.lifetime_value), found.currency, found.tier)
 
-    def count(self) -> int:
+    def count(self, workspace: str | None = None) -> int:
+        """Rows on file: `workspace`'s, or all workspaces' with None."""
         from sqlalchemy import func
 
+        query = select(func.count()).select_from(Customer)
+        if workspace is not None:
+            query = query.where(Customer.workspace == workspace)
         with self._read_sessions() as s:
-            return int(s.scalar(select(func.count()).select_from(Customer)) or 0)
+            return int(s.scalar(query) or 0)
+
+    def installed_workspaces(self) -> list[str]:
+        """Team ids with a bot installed here (multi-workspace mode's slack_bots); [] in single-workspace mode,
+        whose one team id is only known to Slack (auth.test), not to the database."""
+        from bot.storage.slack_tables import slack_bots
+
+        with self._read_sessions() as s:
+            teams = s.scalars(select(slack_bots.c.team_id).where(slack_bots.c.team_id.is_not(None)).distinct())
+            return sorted(t for t in teams if t)

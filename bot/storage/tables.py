@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -217,10 +218,14 @@ class ChecklistStep(Base):
 
 class Customer(Base):
     """A customer's lifetime value from the business's own records (`coach customers import`); the email and
-    Slack user id only as keyed pseudonyms, so matching needs the store's key and nothing is kept in clear."""
+    Slack user id only as keyed pseudonyms, so matching needs the store's key and nothing is kept in clear.
+    Per workspace (the installing Slack team, as incidents): one workspace's import never values another's."""
 
     __tablename__ = "customers"
-    __table_args__ = (UniqueConstraint("email_key"), UniqueConstraint("slack_team", "slack_user_key"))
+    __table_args__ = (CheckConstraint("workspace <> ''", name="workspace_not_empty"),
+                      UniqueConstraint("workspace", "email_key"),
+                      UniqueConstraint("workspace", "slack_team", "slack_user_key"))
+    workspace: Mapped[str] = mapped_column(String(64), primary_key=True)
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     email_key: Mapped[str | None] = mapped_column(String(32))
     slack_team: Mapped[str | None] = mapped_column(String(64))

@@ -59,8 +59,8 @@ class _Customers:
     def __init__(self, row: CustomerValue | None = None, fail: bool = False) -> None:
         self.row, self.fail, self.asked = row, fail, []
 
-    def find(self, teams, user_id, email=None):
-        self.asked.append((list(teams), user_id, email))
+    def find(self, workspace, teams, user_id, email=None):
+        self.asked.append((workspace, list(teams), user_id, email))
         if self.fail:
             raise RuntimeError("the database has no schema")
         return self.row
@@ -91,7 +91,10 @@ def test_precedence_table_then_profile_then_none():
     both = _services(row, profile="9000")
     found = customer_value(both, "TOURS", "UC")
     assert (found.lifetime_value, found.source, found.tier) == (3000, "customers table", "gold")
-    assert both.client.calls == 0 and both.store.customers.asked == [(["TCUST", "TOURS"], "UC", "a@example.com")]
+    assert both.client.calls == 0    # the event's workspace scopes the lookup, the customer's team is one of two
+    assert both.store.customers.asked == [("TOURS", ["TCUST", "TOURS"], "UC", "a@example.com")]
+    nowhere = _services(row, profile="9000")   # no workspace known: the table is not asked, the profile is
+    assert customer_value(nowhere, "", "UC").source == "Slack profile" and nowhere.store.customers.asked == []
     profile_only = customer_value(_services(None, profile="9000 EUR"), "TOURS", "UC")
     assert (profile_only.lifetime_value, profile_only.currency, profile_only.source) == (9000, "EUR", "Slack profile")
     assert customer_value(_services(None, profile="9000", field=None), "TOURS", "UC") is None   # field not set
