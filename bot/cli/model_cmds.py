@@ -186,6 +186,18 @@ def _ablation(directory: Path, examples, settings: Settings, served: dict) -> No
     WIDE.print(table)
 
 
+def _metrics_table(title: str, first: str, rows: dict[str, dict], columns: list[tuple[str, str]]) -> Table:
+    """One row per group (or language): its size, then each metric it has, blank where it has none."""
+    table = Table(title=title)
+    table.add_column(first)
+    table.add_column("n")
+    for _, heading in columns:
+        table.add_column(heading)
+    for name, metrics in rows.items():
+        table.add_row(name, str(metrics["n"]), *[f"{metrics[k]:.3f}" if k in metrics else "" for k, _ in columns])
+    return table
+
+
 def _print_report(report: dict) -> None:
     from bot.classify.evaluate import GOALS
 
@@ -193,31 +205,18 @@ def _print_report(report: dict) -> None:
                ("complaint_macro_f1", "complaint F1"), ("is_complaint_f1", "is-complaint F1"),
                ("abusive_f1", "abusive F1"), ("false_abusive_rate", "→abusive"),
                ("positive_apologised_rate", "positive→apology"), ("complaint_missed_rate", "complaint→nothing")]
-    table = Table(title="out of distribution first (ood: never trained on; slice: held-out rows of a trained source; "
-                        "chat: our own lines)")
-    table.add_column("group")
-    table.add_column("n")
-    for _, title in columns:
-        table.add_column(title)
-    for group, metrics in report["groups"].items():
-        table.add_row(group, str(metrics["n"]), *[f"{metrics[k]:.3f}" if k in metrics else "" for k, _ in columns])
-    WIDE.print(table)
+    WIDE.print(_metrics_table("out of distribution first (ood: never trained on; slice: held-out rows of a trained "
+                              "source; chat: our own lines)", "group", report["groups"], columns))
     product = report["product"]
     WIDE.print("product errors over every judged row: " + ", ".join(
         f"{k} {product[k]:.3f} (goal ≤ {GOALS[k]:.2f})" for k in GOALS if k in product))
     WIDE.print(f"chat lines, points behind English: {report['language_gaps']}")
     if report.get("threads"):
-        threads = Table(title="labelled threads (hand-written conversations; every customer message's card)")
         keys = [("path_accuracy", "right card"), ("false_abusive_rate", "→abusive"),
                 ("positive_apologised_rate", "positive→apology"), ("complaint_missed_rate", "complaint→nothing"),
                 ("abusive_missed_rate", "abuse/threat missed")]
-        threads.add_column("language")
-        threads.add_column("messages")
-        for _, title in keys:
-            threads.add_column(title)
-        for lang, metrics in report["threads"].items():
-            threads.add_row(lang, str(metrics["n"]), *[f"{metrics[k]:.3f}" if k in metrics else "" for k, _ in keys])
-        WIDE.print(threads)
+        WIDE.print(_metrics_table("labelled threads (hand-written conversations; every customer message's card)",
+                                  "language", report["threads"], keys))
 
 
 model_app = typer.Typer(help="Model versions and the ONNX serving path.", no_args_is_help=True)
