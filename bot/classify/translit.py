@@ -12,14 +12,16 @@ import re
 
 from bot.classify.language import CYRILLIC, LATIN
 
-# longest first; 'i' after a vowel and 'y' are handled in _word (their reading depends on the neighbours)
+# tried in this order (longer before their parts); 'i' after a vowel is handled in _word (their reading depends on the neighbours)
 _CLUSTERS = (
     ("shch", "щ"), ("tsya", "тся"), ("sch", "щ"), ("zh", "ж"), ("kh", "х"), ("ts", "ц"), ("ch", "ч"),
-    ("sh", "ш"), ("yu", "ю"), ("ya", "я"), ("yo", "ё"), ("ye", "е"), ("iu", "ю"), ("ia", "я"), ("yi", "ый"),
-    ("iy", "ий"), ("ii", "ий"), ("ju", "ю"), ("ja", "я"), ("jo", "ё"), ("je", "е"),
+    ("sh", "ш"), ("yu", "ю"), ("ya", "я"), ("yo", "ё"), ("ye", "е"), ("ju", "ю"), ("ja", "я"), ("jo", "ё"),
+    ("je", "е"),
 )
-_LETTERS = dict(zip("abvgdezijklmnoprstufhcywxq'’", "абвгдезийклмнопрстуфхцывкскьь"))
-_LETTERS["x"] = "кс"
+# adjective endings, only at the end of a word ("dobryi", "russkiy"); inside one "iya" is "ия"
+_ENDINGS = (("yi", "ый"), ("yy", "ый"), ("iy", "ий"), ("ii", "ий"))
+_LETTERS = {**dict(zip("abvgdezijklmnoprstufhcyw", "абвгдезийклмнопрстуфхцыв")),
+            "x": "кс", "q": "к", "'": "ь", "’": "ь"}
 _VOWELS = set("aeiouy")
 _SKIP = re.compile(r"(://|^www\.|[@#<>:`0-9])")
 _WORD = re.compile(r"[A-Za-z'’]+")
@@ -27,6 +29,9 @@ _WORD = re.compile(r"[A-Za-z'’]+")
 
 def _word(word: str) -> str:
     lower, out, i = word.lower(), [], 0
+    ending = next((cyrillic for latin, cyrillic in _ENDINGS if lower.endswith(latin) and len(lower) > 2), "")
+    if ending:
+        lower = lower[:-2]
     while i < len(lower):
         for latin, cyrillic in _CLUSTERS:
             if lower.startswith(latin, i):
@@ -40,7 +45,7 @@ def _word(word: str) -> str:
             else:
                 out.append(_LETTERS.get(ch, ch))
             i += 1
-    text = "".join(out)
+    text = "".join(out) + ending
     return text.capitalize() if word[:1].isupper() else text
 
 

@@ -38,3 +38,10 @@ def test_the_served_model_no_longer_reads_translit_russian_as_abuse(engine):
     for line, result in zip(lines, engine.classifier.classify_many(lines)):
         assert result.language == "ru", line
         assert not (result.tone.label == "abusive" and not result.tone.unsure), (line, result.tone)
+
+
+def test_soft_sign_and_rare_letters():
+    assert to_cyrillic("den' rozhdeniya") == "день рождения"
+    assert to_cyrillic("taksi ekspress") == "такси експресс"  # no э: "e" is е, as most people type it
+    assert to_cyrillic("premium aquarium") == "премиум акуариум"
+    assert to_cyrillic("dobryi russkiy sinii") == "добрый русский синий"
