@@ -111,3 +111,44 @@ def test_cli_db_stats_export(sqlite_url, book, tmp_path, monkeypatch):
 
     purged = runner.invoke(app, ["db", "purge"])
     assert purged.exit_code == 0 and "texts_blanked" in purged.output
+
+
+def test_cli_stats_and_export_of_one_workspace(sqlite_url, book, tmp_path, monkeypatch):
+    monkeypatch.setenv("COACH_DATABASE_URL", sqlite_url)
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    now = datetime.now(timezone.utc)
+    with SqlStore(sqlite_url) as store:
+        record(store, book, "1.1", at=now - timedelta(hours=3), workspace="TA")
+        record(store, book, "1.2", at=now - timedelta(hours=2), workspace="TA", complaint="billing")
+        record(store, book, "1.1", at=now - timedelta(hours=1), workspace="TB")  # same thread ts, other team
+        record(store, book, "2.1", at=now - timedelta(hours=1), workspace="TB", complaint="product_quality")
+        record(store, book, "3.1", at=now - timedelta(hours=1), workspace="TB")
+
+    both = json.loads(runner.invoke(app, ["stats", "--days", "7", "--json"]).output)
+    assert both["total"] == 5
+    only_a = runner.invoke(app, ["stats", "--days", "7", "--json", "--workspace", "TA"])
+    assert only_a.exit_code == 0, only_a.output
+    data = json.loads(only_a.output)
+    assert data["total"] == 2 and data["by_complaint"] == {"delivery": 1, "billing": 1}
+    tables = runner.invoke(app, ["stats", "--days", "7"])
+    assert tables.exit_code == 0 and "all workspaces (2)" in tables.output
+    assert "workspace TA" in runner.invoke(app, ["stats", "--workspace", "TA"]).output
+
+    as_csv = runner.invoke(app, ["export", "--days", "7", "--workspace", "TA"])
+    assert as_csv.exit_code == 0, as_csv.output
+    rows = list(csv.DictReader(io.StringIO(as_csv.output)))
+    assert sorted(r["thread_ts"] for r in rows) == ["1.1", "1.2"] and {r["workspace"] for r in rows} == {"TA"}
+    out = tmp_path / "b.jsonl"
+    to_file = runner.invoke(app, ["export", "--format", "jsonl", "--out", str(out), "--workspace", "TB"])
+    assert to_file.exit_code == 0 and "3 incidents written" in to_file.output and "workspace TB" in to_file.output
+    assert {json.loads(line)["workspace"] for line in out.read_text().splitlines()} == {"TB"}
+    assert "all workspaces (2)" in runner.invoke(app, ["export", "--out", str(out)]).output
+
+    empty = runner.invoke(app, ["stats", "--json", "--workspace", "TZZZ"])  # valid id, no incidents: empty report
+    assert empty.exit_code == 0 and json.loads(empty.output)["total"] == 0
+    assert runner.invoke(app, ["export", "--workspace", "TZZZ"]).output.strip() == ",".join(COLUMNS)
+    for bad in ("ta", "X123", "T-A", ""):
+        refused = runner.invoke(app, ["stats", "--workspace", bad])
+        assert refused.exit_code == 2 and "not a Slack team id" in refused.output
+        assert runner.invoke(app, ["export", "--workspace", bad]).exit_code == 2
