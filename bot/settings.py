@@ -133,6 +133,9 @@ class Settings(BaseSettings):
         description="SQLite file, or `postgresql+psycopg://…` for workers on several machines")
     coach_text_retention_days: int = Field(
         30, ge=0, description="days redacted customer text is kept (then blanked); 0: no text stored")
+    coach_thread_state_days: float = Field(
+        30.0, gt=0, description="days a thread's engaged agents and current cards are kept after its last "
+                                "activity (then deleted; on-duty lists are kept)")
     coach_pseudonym_key: SecretStr | None = Field(
         None, description="secret for customer pseudonyms; unset: a random key kept in the database")
 

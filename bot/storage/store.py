@@ -80,6 +80,7 @@ class SqlStore:
     from a secret store to keep the key apart from the data.
     text_retention_days: customer text (redacted) is kept this long, then blanked by
     `purge_expired_text`; 0 keeps none at all.
+    thread_state_days: engaged agents and cards of a thread idle this long are deleted by `housekeeping`.
     claim_timeout: a claimed follow-up not marked sent within this time is claimable again (its worker died).
     load_window: an open incident counts towards the load only if its customer wrote within this window.
     """
@@ -89,12 +90,14 @@ class SqlStore:
         database_url: str,
         pseudonym_key: str | None = None,
         text_retention_days: int = 30,
+        thread_state_days: float = 30,
         claim_timeout: timedelta = timedelta(minutes=10),
         load_window: timedelta = timedelta(hours=24),
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.database_url = database_url
         self.text_retention_days = text_retention_days
+        self.thread_state_days = thread_state_days
         self.claim_timeout = claim_timeout
         self.load_window = load_window
         self._clock = clock
@@ -112,7 +115,8 @@ class SqlStore:
         if url.startswith("sqlite:///") and not url.endswith(":memory:"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         key = settings.coach_pseudonym_key.get_secret_value() if settings.coach_pseudonym_key else None
-        return cls(url, pseudonym_key=key, text_retention_days=settings.coach_text_retention_days)
+        return cls(url, pseudonym_key=key, text_retention_days=settings.coach_text_retention_days,
+                   thread_state_days=settings.coach_thread_state_days)
 
     # ----------------------------------------------------------------- plumbing
     def close(self) -> None:
@@ -583,9 +587,11 @@ class SqlStore:
         return with_retry(work)
 
     def housekeeping(self, now: datetime, keep_events: timedelta = timedelta(days=7)) -> dict[str, int]:
-        """Periodic cleanup (the follow-up scheduler runs it hourly): text retention and old event ids."""
+        """Periodic cleanup (the follow-up scheduler runs it hourly): text retention, old event ids, and
+        the per-thread state (engaged agents, cards) of threads idle longer than `thread_state_days`."""
         return {"texts_blanked": self.purge_expired_text(now),
-                "events_forgotten": self.forget_events_before(to_utc(now) - keep_events)}
+                "events_forgotten": self.forget_events_before(to_utc(now) - keep_events),
+                **self.thread_cards.forget_idle_threads(to_utc(now) - timedelta(days=self.thread_state_days))}
 
     # ----------------------------------------------------------------- playbook versions
     def save_playbook_version(self, yaml_text: str, author: str, note: str = "") -> PlaybookVersion:

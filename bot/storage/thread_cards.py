@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, UniqueConstraint, delete, select, update
+from sqlalchemy import JSON, Integer, String, UniqueConstraint, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -205,3 +205,31 @@ class ThreadCards(Repository):
             return s.scalars(select(ThreadCard).where(
                 ThreadCard.workspace == workspace, ThreadCard.channel == channel,
                 ThreadCard.thread_ts == thread_ts, ThreadCard.agent == agent)).first()
+
+    # ---- retention -----------------------------------------------------------------------------
+    def forget_idle_threads(self, cutoff: datetime) -> dict[str, int]:
+        """Delete engaged agents and cards of threads with no activity since `cutoff` (housekeeping).
+
+        A thread is active while any of its agent rows (last_at) or cards (updated_at) is recent; an active
+        thread keeps all its rows, so nobody is un-engaged mid-conversation. On-duty lists are configuration
+        and are kept.
+        """
+        ta, tc = ThreadAgent.__table__, ThreadCard.__table__
+
+        def active(row: Any) -> Any:
+            """True when the row's thread has an agent row or a card touched since the cutoff."""
+            a, c = ta.alias("recent_agent"), tc.alias("recent_card")
+            return or_(
+                exists().where(a.c.workspace == row.c.workspace, a.c.channel == row.c.channel,
+                               a.c.thread_ts == row.c.thread_ts, a.c.last_at >= cutoff),
+                exists().where(c.c.workspace == row.c.workspace, c.c.channel == row.c.channel,
+                               c.c.thread_ts == row.c.thread_ts, c.c.updated_at >= cutoff))
+
+        def work() -> dict[str, int]:
+            with self._write_sessions.begin() as s:
+                cards = s.execute(delete(tc).where(tc.c.updated_at < cutoff, ~active(tc)))
+                agents = s.execute(delete(ta).where(ta.c.last_at < cutoff, ~active(ta)))
+                return {"thread_cards_forgotten": cards.rowcount or 0,
+                        "thread_agents_forgotten": agents.rowcount or 0}
+
+        return with_retry(work)
