@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
@@ -723,54 +724,38 @@ class SqlStore:
         return with_retry(work)
 
     # ----------------------------------------------------------------- inbox and interactions (issue 13, 2 and 5)
-    @property
+    # each built once per store, on first use (functools.cached_property writes it into the instance)
+    @cached_property
     def inbox(self) -> Inbox:
         """The durable inbox of Slack events on this database (bot/storage/inbox.py)."""
-        cached = self.__dict__.get("_inbox")
-        if cached is None:
-            cached = self.__dict__["_inbox"] = Inbox(self._write_sessions, self._read_sessions, self._clock)
-        return cached
+        return Inbox(self._write_sessions, self._read_sessions, self._clock)
 
-    @property
+    @cached_property
     def once_keys(self) -> OnceKeys:
         """Keys of interactions already handled (replayed buttons and commands run once)."""
-        cached = self.__dict__.get("_once_keys")
-        if cached is None:
-            cached = self.__dict__["_once_keys"] = OnceKeys(self._write_sessions, self._clock)
-        return cached
+        return OnceKeys(self._write_sessions, self._clock)
 
-    @property
+    @cached_property
     def workspace_configs(self) -> WorkspaceConfigs:
         """Per-workspace roles, coach channel and playbooks (bot/storage/workspace_config.py)."""
         from bot.storage.workspace_config import WorkspaceConfigs
 
-        cached = self.__dict__.get("_workspace_configs")
-        if cached is None:
-            cached = self.__dict__["_workspace_configs"] = WorkspaceConfigs(self._write_sessions, self._read_sessions,
-                                                                            self._clock)
-        return cached
+        return WorkspaceConfigs(self._write_sessions, self._read_sessions, self._clock)
 
-    @property
+    @cached_property
     def thread_cards(self) -> ThreadCards:
         """Engaged agents, on-duty lists and the card each agent holds per thread (bot/storage/thread_cards.py)."""
         from bot.storage.thread_cards import ThreadCards
 
-        cached = self.__dict__.get("_thread_cards")
-        if cached is None:
-            cached = self.__dict__["_thread_cards"] = ThreadCards(self._write_sessions, self._read_sessions, self._clock)
-        return cached
+        return ThreadCards(self._write_sessions, self._read_sessions, self._clock)
 
-
-    @property
+    @cached_property
     def customers(self) -> Customers:
         """Customer lifetime values from `coach customers import` (bot/storage/customers.py)."""
         from bot.storage.customers import Customers
 
-        cached = self.__dict__.get("_customers")
-        if cached is None:
-            cached = self.__dict__["_customers"] = Customers(self._write_sessions, self._read_sessions,
-                                                             self._pseudonym, self._clock)
-        return cached
+        return Customers(self._write_sessions, self._read_sessions, self._pseudonym, self._clock)
+
 
 def _check_state(state: str) -> None:
     if state not in COMPENSATION_STATES:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Integer, String, UniqueConstraint, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from bot.storage.db import with_retry
 from bot.storage.repository import Repository
@@ -25,16 +25,24 @@ RESPONSE_URL_TTL = timedelta(minutes=29)   # Slack honours a response_url for 30
 RESPONSE_URL_USES = 5                      # ...and at most 5 times
 
 
-class ThreadAgent(Base):
-    """A staff member who posted in a thread (or sent the card's apology there): they are engaged in it."""
+class _PerThreadAgent:
+    """One row per (workspace, channel, thread, agent): the key both per-thread tables share."""
 
-    __tablename__ = "thread_agents"
-    __table_args__ = (UniqueConstraint("workspace", "channel", "thread_ts", "agent"),)
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple:  # a fresh constraint per table (a shared object would keep one name)
+        return (UniqueConstraint("workspace", "channel", "thread_ts", "agent"),)
+
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     workspace: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(64))
     thread_ts: Mapped[str] = mapped_column(String(64))
     agent: Mapped[str] = mapped_column(String(64))
+
+
+class ThreadAgent(_PerThreadAgent, Base):
+    """A staff member who posted in a thread (or sent the card's apology there): they are engaged in it."""
+
+    __tablename__ = "thread_agents"
     first_at: Mapped[datetime]
     last_at: Mapped[datetime]
 
@@ -50,16 +58,10 @@ class ChannelOnDuty(Base):
     set_at: Mapped[datetime]
 
 
-class ThreadCard(Base):
+class ThreadCard(_PerThreadAgent, Base):
     """The one card an agent holds in a thread; later messages replace it or post a compact update."""
 
     __tablename__ = "thread_cards"
-    __table_args__ = (UniqueConstraint("workspace", "channel", "thread_ts", "agent"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    workspace: Mapped[str] = mapped_column(String(64))
-    channel: Mapped[str] = mapped_column(String(64))
-    thread_ts: Mapped[str] = mapped_column(String(64))
-    agent: Mapped[str] = mapped_column(String(64))
     message_ts: Mapped[str] = mapped_column(String(64))          # the customer message the current card plans
     kind: Mapped[str] = mapped_column(String(16))                # full | update | replaced
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)        # labels and offer shown (what changed is said)
