@@ -3,6 +3,7 @@ API pointed at the recording fake Slack, driven with signed requests."""
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -143,6 +144,17 @@ def make_bot(fake: FakeSlack, settings: Settings, playbook) -> Iterator[Callable
 @pytest.fixture
 def bot(make_bot) -> Bot:
     return make_bot()
+
+
+def wait_for_value(condition, timeout: float = 5.0):
+    """Poll `condition` until it returns something truthy (work after a 200 runs in the background); its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    return condition()
 
 
 def card_for(fake: FakeSlack, agent: str, count: int = 1, timeout: float = 10.0):

@@ -3,22 +3,11 @@ of "a complaint is a gift" follows what the agent wrote and clicked in the threa
 from __future__ import annotations
 
 import json
-import time
 
 from bot.slack.driver import buttons
-from tests.slack.conftest import AGENTS, CHANNEL, CUSTOMER, SUPERVISOR, card_for
+from tests.slack.conftest import AGENTS, CHANNEL, CUSTOMER, SUPERVISOR, card_for, wait_for_value
 
 AGENT = AGENTS[0]
-
-
-def _wait(condition, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    return condition()
 
 
 def _cards(fake, agent: str = AGENT) -> list:
@@ -29,7 +18,7 @@ def _cards(fake, agent: str = AGENT) -> list:
 
 
 def _next_card(fake, before: int, timeout: float = 10.0):
-    assert _wait(lambda: len(_cards(fake)) > before, timeout), f"no card after the {before} already seen"
+    assert wait_for_value(lambda: len(_cards(fake)) > before, timeout), f"no card after the {before} already seen"
     return _cards(fake)[-1]
 
 
@@ -55,17 +44,17 @@ def test_the_next_card_shows_the_steps_the_agent_did_in_the_thread(make_bot):
     first, _ = bot.driver.message(CUSTOMER, "My parcel is still not here", CHANNEL)
     card = card_for(bot.fake, AGENT)
     assert "steps 0/8" in _checklist_line(card)
-    incident = _wait(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, first["ts"]))
+    incident = wait_for_value(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, first["ts"]))
 
     # the agent thanks and apologises in the thread, in their own words (a qualified apology would not count)
     bot.driver.message(AGENT, "Thank you for letting us know, and I'm so sorry about the delay.", CHANNEL,
                        thread_ts=first["ts"])
-    assert _wait(lambda: {"thank", "explain", "apologise"} <= bot.services.store.checklist(incident.id))
+    assert wait_for_value(lambda: {"thank", "explain", "apologise"} <= bot.services.store.checklist(incident.id))
     offer = buttons(card.args)["coach_offer"]
     assert json.loads(offer["value"])["o"]["authority"] == "agent"
     bot.driver.click(AGENT, offer, CHANNEL)
     bot.fake.wait_for("response_url", where=lambda c: "Offer recorded" in (c.args.get("text") or ""))
-    assert _wait(lambda: "fix" in bot.services.store.checklist(incident.id))
+    assert wait_for_value(lambda: "fix" in bot.services.store.checklist(incident.id))
 
     # a restart: a fresh worker on the same database coaches the customer's next message
     bot.server.stop()
@@ -90,16 +79,16 @@ def test_the_next_card_shows_the_steps_the_agent_did_in_the_thread(make_bot):
 def test_a_qualified_apology_and_the_cards_apology_button(bot):
     first, _ = bot.driver.message(CUSTOMER, "I was charged twice for order 12345", CHANNEL)
     card = card_for(bot.fake, AGENT)
-    incident = _wait(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, first["ts"]))
+    incident = wait_for_value(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, first["ts"]))
     bot.driver.message(AGENT, "Thanks for your patience. Sorry, but that was the bank's fault.", CHANNEL,
                        thread_ts=first["ts"])
     bot.fake.wait_for("chat.postEphemeral", user=AGENT, where=lambda c: "Coach:" in (c.args.get("text") or ""))
-    assert _wait(lambda: "thank" in bot.services.store.checklist(incident.id))  # the reply's steps are stored
+    assert wait_for_value(lambda: "thank" in bot.services.store.checklist(incident.id))  # the reply's steps are stored
     assert bot.services.store.checklist(incident.id) == {"thank"}  # nudged, and the apology not counted
 
     bot.driver.click(AGENT, buttons(card.args)["coach_send_apology"], CHANNEL)
     bot.fake.wait_for("chat.postMessage", where=lambda c: c.args.get("thread_ts") == first["ts"])
-    steps = _wait(lambda: bot.services.store.checklist(incident.id) >= {"thank", "apologise", "promise"} and
+    steps = wait_for_value(lambda: bot.services.store.checklist(incident.id) >= {"thank", "apologise", "promise"} and
                   bot.services.store.checklist(incident.id))
     assert {"thank", "apologise", "promise"} <= steps  # the card's angry apology: thanks, sorry, "I'm taking care"
     assert _sources(bot.services.store, incident.id) == {"thank": "reply", "apologise": "card", "explain": "card",
@@ -109,20 +98,20 @@ def test_a_qualified_apology_and_the_cards_apology_button(bot):
 def test_resolved_with_follow_ups_checks_satisfaction_and_prevents_recurrence(bot):
     first, _ = bot.driver.message(CUSTOMER, "I was charged twice for order 12345", CHANNEL)
     card = card_for(bot.fake, AGENT)
-    incident = _wait(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, first["ts"]))
+    incident = wait_for_value(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, first["ts"]))
     follow_ups = json.loads(buttons(card.args)["coach_resolved"]["value"])["f"]
     assert any(when == "internal" for when, _ in follow_ups) and any(when != "internal" for when, _ in follow_ups)
     bot.driver.click(AGENT, buttons(card.args)["coach_resolved"], CHANNEL)
-    assert _wait(lambda: {"check", "prevent"} <= bot.services.store.checklist(incident.id))
+    assert wait_for_value(lambda: {"check", "prevent"} <= bot.services.store.checklist(incident.id))
 
 
 def test_recover_stats_shows_offers_given_and_the_steps_by_outcome(bot):
     first, _ = bot.driver.message(CUSTOMER, "My parcel is still not here", CHANNEL)
     card = card_for(bot.fake, AGENT)
-    incident = _wait(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, first["ts"]))
+    incident = wait_for_value(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, first["ts"]))
     bot.driver.message(AGENT, "I'm so sorry about this.", CHANNEL, thread_ts=first["ts"])
     bot.driver.click(AGENT, buttons(card.args)["coach_offer"], CHANNEL)
-    assert _wait(lambda: {"apologise", "fix"} <= bot.services.store.checklist(incident.id))
+    assert wait_for_value(lambda: {"apologise", "fix"} <= bot.services.store.checklist(incident.id))
     bot.driver.command(SUPERVISOR, "stats 7d", CHANNEL)
     text = bot.fake.wait_for("response_url", where=lambda c: "7 days" in (c.args.get("text") or ""))[-1].args["text"]
     assert "*Offers given:* 1 (given 1)" in text
@@ -135,7 +124,7 @@ def test_app_home_shows_the_customer_memory_of_the_agents_open_threads_to_staff_
     earlier, _ = bot.driver.message(CUSTOMER, "I was charged twice for order 12345", CHANNEL)
     card = card_for(bot.fake, AGENT)
     bot.driver.click(AGENT, buttons(card.args)["coach_resolved"], CHANNEL)  # with the internal flag
-    assert _wait(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, earlier["ts"]).status == "resolved")
+    assert wait_for_value(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, earlier["ts"]).status == "resolved")
     bot.driver.message(CUSTOMER, "My parcel is still not here", CHANNEL)  # a new thread, open
     card_for(bot.fake, AGENT, count=2)
 

@@ -8,7 +8,7 @@ from bot.classify.language import LanguageDetector
 from bot.coach.models import Classification
 from bot.engine import RecoveryEngine
 from bot.slack.driver import buttons
-from tests.slack.conftest import AGENTS, CHANNEL, CUSTOMER, FakeClassifier, card_for
+from tests.slack.conftest import AGENTS, CHANNEL, CUSTOMER, FakeClassifier, card_for, wait_for_value
 
 AGENT = AGENTS[0]
 
@@ -25,16 +25,6 @@ class DetectingClassifier(FakeClassifier):
     def classify(self, text: str) -> Classification:
         labels = super().classify(text)
         return labels.model_copy(update={"language": self.detector.detect(text)})
-
-
-def _wait(condition, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    return condition()
 
 
 # ---------------------------------------------------------------------------- item 8: languages
@@ -97,7 +87,7 @@ def test_a_corrected_tone_only_stores_the_tone(bot):
     confirmed = bot.fake.wait_for("chat.postEphemeral", user=AGENT,
                                   where=lambda c: "correction saved" in (c.args.get("text") or ""))[0]
     assert "tone angry → frustrated" in confirmed.args["text"] and "complaint" not in confirmed.args["text"]
-    assert _wait(lambda: _correction_rows(bot.services.store)) == [("frustrated", None)]
+    assert wait_for_value(lambda: _correction_rows(bot.services.store)) == [("frustrated", None)]
     [row] = bot.services.store.corrections_for_training()
     assert row["tone"] == "frustrated" and row["complaint"] is None  # the model's 'billing' is not fed back
 
@@ -106,7 +96,7 @@ def test_picking_the_models_own_label_is_no_correction(bot):
     view = _open_form(bot)
     bot.driver.submit_view(AGENT, view, _pick(tone="angry", complaint="refund"))
     bot.fake.wait_for("chat.postEphemeral", user=AGENT, where=lambda c: "correction saved" in (c.args.get("text") or ""))
-    assert _wait(lambda: _correction_rows(bot.services.store)) == [(None, "refund")]
+    assert wait_for_value(lambda: _correction_rows(bot.services.store)) == [(None, "refund")]
 
 
 def test_an_unchanged_form_stores_nothing_and_says_so(bot):
@@ -133,12 +123,12 @@ def _incident_columns(store, thread_ts: str) -> tuple[str | None, str | None]:
 def test_incident_product_comes_from_the_catalogue_and_the_order_number_is_a_reference(bot):
     named, _ = bot.driver.message(CUSTOMER, "My wiper blades are broken, order 48213", CHANNEL)
     card_for(bot.fake, AGENT)
-    assert _wait(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, named["ts"]))
+    assert wait_for_value(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, named["ts"]))
     assert _incident_columns(bot.services.store, named["ts"]) == ("wiper blades", "order 48213")
 
     unnamed, _ = bot.driver.message(CUSTOMER, "I was charged twice for order 55120", CHANNEL)
     card_for(bot.fake, AGENT, count=2)
-    assert _wait(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, unnamed["ts"]))
+    assert wait_for_value(lambda: bot.services.store.incident_for_thread("TOURS", CHANNEL, unnamed["ts"]))
     assert _incident_columns(bot.services.store, unnamed["ts"]) == (None, "order 55120")
 
 
@@ -226,14 +216,14 @@ def test_two_approvers_first_wins(make_bot, fake, settings, tmp_path):
     requests = _ask_approval(bot)
     asked = [c for c in bot.fake.calls_of("response_url") if "Asked" in (c.args.get("text") or "")][0].args["text"]
     assert f"<@{LEAD}>" in asked and f"<@{SUPERVISOR_ID}>" in asked
-    _wait(lambda: len(bot.fake.calls_of("chat.update")) >= 2)  # each copy learns where the others are
+    wait_for_value(lambda: len(bot.fake.calls_of("chat.update")) >= 2)  # each copy learns where the others are
 
     lead_ts, sup_ts = _copy_ts(bot, LEAD), _copy_ts(bot, SUPERVISOR_ID)
     bot.driver.click(SUPERVISOR_ID, _latest_button(bot, SUPERVISOR_ID, "coach_approve"), f"D{SUPERVISOR_ID}",
                      message_ts=sup_ts, ephemeral=False)
     told = bot.fake.wait_for("chat.postEphemeral", user=AGENT, where=lambda c: "approved" in (c.args.get("text") or ""))
     assert f"<@{SUPERVISOR_ID}> approved" in told[0].args["text"]
-    final = _wait(lambda: [c for c in bot.fake.calls_of("chat.update") if "This decision is final" in c.blocks_text()])
+    final = wait_for_value(lambda: [c for c in bot.fake.calls_of("chat.update") if "This decision is final" in c.blocks_text()])
     assert {c.args["channel"] for c in final} >= {f"D{LEAD}", f"D{SUPERVISOR_ID}"}  # both copies show the winner
 
     bot.driver.click(LEAD, _latest_button(bot, LEAD, "coach_deny"), f"D{LEAD}", message_ts=lead_ts, ephemeral=False)
@@ -246,7 +236,7 @@ def test_two_approvers_first_wins(make_bot, fake, settings, tmp_path):
 def test_approve_then_deny_keeps_approved(make_bot, fake, settings, tmp_path):
     bot = _approval_bot(make_bot, fake, settings, tmp_path)
     requests = _ask_approval(bot)
-    _wait(lambda: len(bot.fake.calls_of("chat.update")) >= 2)
+    wait_for_value(lambda: len(bot.fake.calls_of("chat.update")) >= 2)
     ts = _copy_ts(bot, LEAD)
     bot.driver.click(LEAD, _latest_button(bot, LEAD, "coach_approve"), f"D{LEAD}", message_ts=ts, ephemeral=False)
     bot.fake.wait_for("chat.postEphemeral", user=AGENT, where=lambda c: "approved" in (c.args.get("text") or ""))
@@ -272,7 +262,7 @@ def test_no_answer_falls_back_to_what_the_agent_may_give(make_bot, fake, setting
 def test_a_decision_in_time_cancels_the_fallback(make_bot, fake, settings, tmp_path):
     bot = _approval_bot(make_bot, fake, settings, tmp_path, minutes=0.02)  # 1.2 s
     _ask_approval(bot)
-    _wait(lambda: len(bot.fake.calls_of("chat.update")) >= 2)
+    wait_for_value(lambda: len(bot.fake.calls_of("chat.update")) >= 2)
     bot.driver.click(LEAD, _latest_button(bot, LEAD, "coach_approve"), f"D{LEAD}",
                      message_ts=_copy_ts(bot, LEAD), ephemeral=False)
     bot.fake.wait_for("chat.postEphemeral", user=AGENT, where=lambda c: "approved" in (c.args.get("text") or ""))
@@ -286,7 +276,7 @@ def test_offers_given_count_in_stats(make_bot, fake, settings, tmp_path):
 
     bot = _approval_bot(make_bot, fake, settings, tmp_path)
     _ask_approval(bot)  # first thread: 25 USD approved by the lead
-    _wait(lambda: len(bot.fake.calls_of("chat.update")) >= 2)
+    wait_for_value(lambda: len(bot.fake.calls_of("chat.update")) >= 2)
     bot.driver.click(LEAD, _latest_button(bot, LEAD, "coach_approve"), f"D{LEAD}",
                      message_ts=_copy_ts(bot, LEAD), ephemeral=False)
     bot.fake.wait_for("chat.postEphemeral", user=AGENT, where=lambda c: "approved" in (c.args.get("text") or ""))
