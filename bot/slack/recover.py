@@ -11,7 +11,6 @@ import http.client
 import re
 import time
 import urllib.request
-from collections import Counter
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -23,8 +22,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.coach.checklist import ordered
 from bot.coach.memory import load_profile
-from bot.coach.models import Classification, RecoveryPlan, ThreadMessage
-from bot.coach.planner import card_path
+from bot.coach.models import RecoveryPlan, ThreadMessage
+from bot.coach.thread_labels import thread_labels
 from bot.playbook import MAX_PLAYBOOK_BYTES, Playbook, PlaybookError, decode_playbook
 from bot.render import blocks as ui
 from bot.slack.customer_value import with_value
@@ -148,36 +147,6 @@ class ThreadPlan:
 
     def blocks(self) -> list[dict]:
         return ui.coaching_card(self.plan, self.context, full=True)
-
-
-def thread_labels(latest: Classification, earlier: list[Classification],
-                  tone_points: dict[str, int]) -> tuple[Classification, list[str]]:
-    """The labels of a whole thread, so that "where is it??" after "I was charged twice" is still billing.
-
-    Complaint: the planned message's, else the latest earlier customer message's that names one (confidently).
-    Tone: the strongest (by the playbook's severity points) confident one in the thread; abusive only when the
-    planned message is, since a boundary answers what was said now. Language: the thread's most common.
-    Returns the labels and a 'why' line for each thing taken from an earlier message.
-    """
-    if card_path(latest) == "abusive" or not earlier:
-        return latest, []
-    why: list[str] = []
-    complaint = latest.complaint
-    if complaint.label == "none" or complaint.unsure:
-        named = [c.complaint for c in earlier if c.complaint.label != "none" and not c.complaint.unsure]
-        if named:
-            complaint = named[-1]
-            why.append(f"Whole thread: the {complaint.label.replace('_', ' ')} complaint comes from an earlier message.")
-    tones = [c.tone for c in [*earlier, latest] if c.tone.label != "abusive" and not c.tone.unsure]
-    tone = latest.tone
-    if tones:
-        strongest = max(reversed(tones), key=lambda t: tone_points.get(t.label, 0))  # ties: the latest
-        if tone_points.get(strongest.label, 0) > tone_points.get(latest.tone.label, 0) or latest.tone.unsure:
-            tone = strongest
-            why.append(f"Whole thread: {tone.label} tone, the strongest in the thread.")
-    counts = Counter(c.language for c in [*earlier, latest])
-    language = max(reversed(list(counts)), key=lambda lang: (counts[lang], lang == latest.language))
-    return Classification(language=language, tone=tone, complaint=complaint), why
 
 
 def _read_thread(services, channel: str, thread_ts: str) -> list[dict] | str:

@@ -12,10 +12,11 @@ import time
 import pytest
 
 from bot.coach.models import Classification
+from bot.coach.thread_labels import thread_labels
 from bot.engine import RecoveryEngine
 from bot.slack.driver import buttons
 from bot.slack.fake_api import Call
-from bot.slack.recover import LATEST_OPEN, USE_SHORTCUT, thread_labels
+from bot.slack.recover import LATEST_OPEN, USE_SHORTCUT
 from bot.slack.shortcuts import NOT_FOR_YOU
 from tests.slack.conftest import AGENTS, CHANNEL, CUSTOMER, SUPERVISOR, card_for, classification
 
