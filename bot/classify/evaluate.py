@@ -22,6 +22,9 @@ from bot.coach.planner import message_path
 from bot.labels import COMPLAINTS, TONES
 
 GOALS = {"false_abusive_rate": 0.01, "positive_apologised_rate": 0.05, "complaint_missed_rate": 0.10}
+# reported beside the goals, without one: the cost of any change that buys fewer apologies by sending fewer cards
+WATCHED = ("upset_ignored_rate",)
+NEGATIVE_TONES = ("angry", "frustrated", "anxious")
 
 
 def group_of(example: Example) -> str | None:
@@ -87,6 +90,9 @@ def product_errors(rows: Sequence[Example], decisions: list[Classification]) -> 
     positive = [i for i, e in enumerate(rows) if e.complaint in (None, "none") and (
         (e.tone == "positive" and e.tone_w >= 1.0) or (e.polarity == "positive" and e.tone is None))]
     complaints = [i for i, e in enumerate(rows) if e.complaint not in (None, "none") and e.complaint_w >= 1.0]
+    # clearly upset without a named complaint ("I'm so fed up"): a card is still owed
+    upset = [i for i, e in enumerate(rows) if e.complaint in (None, "none") and (
+        (e.tone in NEGATIVE_TONES and e.tone_w >= 1.0) or (e.polarity == "negative" and e.tone is None))]
     out: dict[str, float | int] = {}
     if non_abusive:
         out |= {"false_abusive_rate": float(np.mean([paths[i] == "abusive" for i in non_abusive])),
@@ -97,6 +103,9 @@ def product_errors(rows: Sequence[Example], decisions: list[Classification]) -> 
     if complaints:
         out |= {"complaint_missed_rate": float(np.mean([paths[i] == "nothing_to_fix" for i in complaints])),
                 "n_complaints": len(complaints)}
+    if upset:
+        out |= {"upset_ignored_rate": float(np.mean([paths[i] == "nothing_to_fix" for i in upset])),
+                "n_upset": len(upset)}
     return out
 
 

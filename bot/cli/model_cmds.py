@@ -199,17 +199,19 @@ def _metrics_table(title: str, first: str, rows: dict[str, dict], columns: list[
 
 
 def _print_report(report: dict) -> None:
-    from bot.classify.evaluate import GOALS
+    from bot.classify.evaluate import GOALS, WATCHED
 
     columns = [("tone_macro_f1", "tone F1"), ("polarity_macro_f1", "polarity F1"),
                ("complaint_macro_f1", "complaint F1"), ("is_complaint_f1", "is-complaint F1"),
                ("abusive_f1", "abusive F1"), ("false_abusive_rate", "→abusive"),
-               ("positive_apologised_rate", "positive→apology"), ("complaint_missed_rate", "complaint→nothing")]
+               ("positive_apologised_rate", "positive→apology"), ("complaint_missed_rate", "complaint→nothing"),
+               ("upset_ignored_rate", "upset→nothing")]
     WIDE.print(_metrics_table("out of distribution first (ood: never trained on; slice: held-out rows of a trained "
                               "source; chat: our own lines)", "group", report["groups"], columns))
     product = report["product"]
     WIDE.print("product errors over every judged row: " + ", ".join(
-        f"{k} {product[k]:.3f} (goal ≤ {GOALS[k]:.2f})" for k in GOALS if k in product))
+        [f"{k} {product[k]:.3f} (goal ≤ {GOALS[k]:.2f})" for k in GOALS if k in product] +
+        [f"{k} {product[k]:.3f} (watched, no goal)" for k in WATCHED if k in product]))
     WIDE.print(f"chat lines, points behind English: {report['language_gaps']}")
     if report.get("threads"):
         keys = [("path_accuracy", "right card"), ("false_abusive_rate", "→abusive"),

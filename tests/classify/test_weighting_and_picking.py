@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from bot.classify.datasets import Example
-from bot.classify.evaluate import pick_settings
+from bot.classify.evaluate import pick_settings, product_errors
 from bot.classify.train import Targets, balance_languages
 from bot.classify.version import ModelConfig
+from bot.coach.models import Classification, Prediction
 from bot.labels import COMPLAINTS, TONES
 
 
@@ -40,3 +41,22 @@ def test_abusive_threshold_ignores_the_chat_lines():
     config = ModelConfig(version="t")
     picked = pick_settings(rows, logits, config, unsure=0.45)
     assert picked["abusive_threshold"] == 0.5  # the lowest on the grid: public text raises no false alarm
+
+
+def _decision(tone: str, complaint: str) -> Classification:
+    return Classification(language="en", tone=Prediction(label=tone, confidence=0.9),
+                          complaint=Prediction(label=complaint, confidence=0.9))
+
+
+def test_upset_messages_that_get_nothing_are_counted():
+    """The watched counterweight: fewer apologies bought by ignoring upset customers must show."""
+    rows = [Example("I am so fed up with all this", "en", "frustrated", None, "val", "goemotions"),
+            Example("this makes me furious", "en", "angry", None, "val", "goemotions"),
+            Example("я так переживаю", "ru", None, None, "val", "cedr", 0.0, 0.0, "negative", 1.0),
+            Example("charged twice", "en", "angry", "billing", "val", "handwritten"),  # a complaint: not 'upset'
+            Example("lovely, thanks", "en", "positive", None, "val", "goemotions")]
+    decisions = [_decision("neutral", "none"), _decision("angry", "none"), _decision("neutral", "none"),
+                 _decision("neutral", "none"), _decision("positive", "none")]
+    errors = product_errors(rows, decisions)
+    assert errors["n_upset"] == 3 and errors["upset_ignored_rate"] == 2 / 3
+    assert errors["complaint_missed_rate"] == 1.0 and errors["positive_apologised_rate"] == 0.0
