@@ -1,4 +1,4 @@
-"""Repeat contact and churn threat in the customer's words, from the labelled list `prompts/signals.yaml`.
+"""Repeat contact, churn threat and chasing in the customer's words, from the labelled list `prompts/signals.yaml`.
 
 Both raise a complaint's severity: a customer who has to come back about the same problem, or who says they
 will leave, is the one the seeds say to count. The phrases live in a data file with positive and negative
@@ -20,7 +20,7 @@ from bot.labels import Language
 from bot.playbook.text import normalise_phrase
 
 SIGNALS_PATH = Path(__file__).resolve().parents[2] / "prompts" / "signals.yaml"
-Signal = Literal["repeat_contact", "churn_threat"]
+Signal = Literal["repeat_contact", "churn_threat", "chase"]
 
 
 class LanguageSignals(BaseModel):
@@ -46,6 +46,7 @@ class SignalFile(BaseModel):
 
     repeat_contact: dict[Language, LanguageSignals]
     churn_threat: dict[Language, LanguageSignals]
+    chase: dict[Language, LanguageSignals]
 
 
 class SignalMatcher:
@@ -87,6 +88,12 @@ def matcher(signal: Signal, path: Path = SIGNALS_PATH) -> SignalMatcher:
 def mentions_repeat_contact(texts: Iterable[str]) -> bool:
     """The customer says they have been here before about this ("again", "опять", "又没到", "jälle")."""
     return matcher("repeat_contact").search(texts)
+
+
+def mentions_chase(texts: Iterable[str]) -> bool:
+    """The customer chases the problem already raised ("any news?", "что дальше?", "还没到", "mis edasi saab?");
+    not a severity signal: it tells a follow-up that complains through the thread (thread_labels.follow_up_labels)."""
+    return matcher("chase").search(texts)
 
 
 def mentions_churn_threat(texts: Iterable[str]) -> bool:

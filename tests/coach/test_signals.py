@@ -1,4 +1,4 @@
-"""Repeat contact and churn threat: every labelled line of prompts/signals.yaml, and what they do to a plan."""
+"""Repeat contact, churn threat and chasing: every labelled line of prompts/signals.yaml, and what they do to a plan."""
 from __future__ import annotations
 
 import pytest
@@ -15,7 +15,7 @@ ISSUE_EXAMPLE = ("Ваш курьер опять опоздал на три ча
 
 def _lines(kind: str) -> list[tuple[str, str, str, bool]]:
     rows = []
-    for signal in ("repeat_contact", "churn_threat"):
+    for signal in ("repeat_contact", "churn_threat", "chase"):
         for lang, rules in getattr(SIGNALS, signal).items():
             for text in (rules.positive if kind == "positive" else rules.negative):
                 rows.append((signal, lang, text, kind == "positive"))
@@ -33,7 +33,7 @@ def test_every_labelled_line(signal, lang, text, expected):
         assert found == [], f"{signal}/{lang} wrongly finds {text!r} (as {found})"
 
 
-@pytest.mark.parametrize("signal", ["repeat_contact", "churn_threat"])
+@pytest.mark.parametrize("signal", ["repeat_contact", "churn_threat", "chase"])
 def test_the_list_covers_four_languages_with_both_kinds(signal):
     rules = getattr(SIGNALS, signal)
     assert set(rules) == set(LANGUAGES)
