@@ -3,13 +3,14 @@
 The OOD suite judges the heads on single public sentences; these threads are whole conversations as agents
 see them (short replies, thanks after a fix, sarcasm, threats), each customer message labelled with the card it
 should get. They are hand-written (data/threads/README.md), so they are reported beside the public figures,
-never used to pick a model or a threshold.
+never used to pick a model or a threshold. Each customer message is scored as the live card takes it: with the
+thread rule (follow_up_labels) fed the model's labels of the thread's earlier customer messages, never the gold ones.
 """
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, model_validator
 
 from bot.coach.models import Classification
 from bot.coach.planner import message_path
+from bot.coach.thread_labels import follow_up_labels
 from bot.labels import COMPLAINTS, TONES
 
 CardPath = Literal["recovery", "nothing_to_fix", "abusive"]
@@ -86,15 +88,30 @@ def _rates(lines: Sequence[ThreadLine], paths: Sequence[str]) -> dict[str, float
     return out
 
 
-def evaluate_threads(threads: Sequence[LabelledThread],
-                     classify: Callable[[list[str]], list[Classification]]) -> dict[str, dict]:
-    """Rates per language and over all threads ('all'), from the product's own path for each customer message."""
-    lines = [(t.lang, m) for t in threads for m in t.messages if m.sender == "customer"]
-    decisions = classify([m.text for _, m in lines])
-    paths = [message_path(m.text, d) for (_, m), d in zip(lines, decisions)]
+def default_tone_points() -> dict[str, int]:
+    """The shipped playbook's tone severity points (the thread rule's 'strongest tone')."""
+    from bot.playbook import load_playbook
+    from bot.settings import PROJECT_ROOT
+
+    return dict(load_playbook(PROJECT_ROOT / "prompts" / "playbook.yaml").severity.tone_points)
+
+
+def evaluate_threads(threads: Sequence[LabelledThread], classify: Callable[[list[str]], list[Classification]],
+                     tone_points: Mapping[str, int] | None = None) -> dict[str, dict]:
+    """Rates per language and over all threads ('all'), from the product's own path for each customer message:
+    its labels after the thread rule (earlier customer messages as the model read them), then message_path."""
+    points = default_tone_points() if tone_points is None else tone_points
+    lines = [(t.lang, t.id, m) for t in threads for m in t.messages if m.sender == "customer"]
+    decisions = classify([m.text for _, _, m in lines])
+    earlier: dict[str, list[Classification]] = defaultdict(list)
+    paths = []
+    for (_, thread_id, m), said in zip(lines, decisions):
+        labels, _ = follow_up_labels(m.text, said, earlier[thread_id], points)
+        paths.append(message_path(m.text, labels))
+        earlier[thread_id].append(said)  # the message's own labels, as the store keeps them
     by_lang: dict[str, list[int]] = defaultdict(list)
-    for i, (lang, _) in enumerate(lines):
+    for i, (lang, _, _) in enumerate(lines):
         by_lang[lang].append(i)
-    report = {lang: _rates([lines[i][1] for i in idx], [paths[i] for i in idx]) for lang, idx in sorted(by_lang.items())}
-    report["all"] = _rates([m for _, m in lines], paths)
+    report = {lang: _rates([lines[i][2] for i in idx], [paths[i] for i in idx]) for lang, idx in sorted(by_lang.items())}
+    report["all"] = _rates([m for _, _, m in lines], paths)
     return report

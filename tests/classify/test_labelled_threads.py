@@ -65,3 +65,25 @@ def test_the_shipped_threads_load_and_cover_four_languages():
     threads = load_threads(DEFAULT_THREADS)
     assert {t.lang for t in threads} >= {"en", "ru", "zh", "et"}
     assert len({t.id for t in threads}) == len(threads)
+
+
+def test_each_message_is_scored_with_the_thread_rule_on_the_models_earlier_labels(tmp_path: Path):
+    """"where is it??" after a confident complaint is a recovery card, as the live path makes it; the earlier labels
+    are the model's, not the gold ones: a complaint the model missed is not carried."""
+    path = tmp_path / "t.jsonl"
+    chase = {"from": "customer", "text": "where is it??", "expect": "recovery", "tone": "neutral",
+             "complaint": "delivery"}
+    path.write_text("\n".join([
+        _thread("en-1", "en",
+                {"from": "customer", "text": "my parcel is late", "expect": "recovery", "complaint": "delivery"},
+                {"from": "agent", "text": "sorry, checking"}, chase,
+                {"from": "customer", "text": "ok", "expect": "nothing_to_fix", "tone": "neutral", "complaint": "none"}),
+        _thread("en-2", "en",
+                {"from": "customer", "text": "my box is late", "expect": "recovery", "complaint": "delivery"}, chase),
+    ]) + "\n")
+    said = {"my parcel is late": _said("frustrated", "delivery"), "where is it??": _said("neutral", "none"),
+            "ok": _said("neutral", "none"), "my box is late": _said("neutral", "none")}  # the model misses en-2's
+    report = evaluate_threads(load_threads(path), lambda texts: [said[t] for t in texts], tone_points={})
+    assert report["en"]["n"] == 5 and report["en"]["n_complaints"] == 4
+    assert report["en"]["complaint_missed_rate"] == 0.5  # en-2's two messages; en-1's follow-up is carried
+    assert report["en"]["path_accuracy"] == 0.6  # "ok" stays nothing to fix
