@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from bot.coach.models import Classification, FollowUpItem, RecoveryPlan
+from bot.coach.models import Classification, FollowUpItem, Prediction, RecoveryPlan
 
 if TYPE_CHECKING:
     from bot.storage.customers import Customers
@@ -68,6 +68,32 @@ class StoredMessage:
     deleted: bool = False
 
 
+@dataclass(frozen=True)
+class StoredLabels:
+    """A customer message's labels as stored, for the thread rule of the thread's later messages (issue 14).
+
+    The agent's correction wins over the model: a corrected label is taken as sure.
+    """
+    message_ts: str
+    language: str
+    tone: str
+    tone_confidence: float
+    tone_corrected: bool
+    complaint: str
+    complaint_confidence: float
+    complaint_corrected: bool
+
+    def classification(self, unsure_below: float) -> Classification:
+        """As the classifier said it (unsure below its threshold), the agent's corrections as sure."""
+        def said(label: str, confidence: float, corrected: bool) -> Prediction:
+            return Prediction(label=label, confidence=1.0, unsure=False) if corrected else \
+                Prediction(label=label, confidence=confidence, unsure=confidence < unsure_below)
+
+        return Classification(language=self.language,  # type: ignore[arg-type]
+                              tone=said(self.tone, self.tone_confidence, self.tone_corrected),
+                              complaint=said(self.complaint, self.complaint_confidence, self.complaint_corrected))
+
+
 @dataclass
 class IncidentSummary:
     id: int
@@ -106,6 +132,8 @@ class Store(Protocol):
     def due_follow_ups(self, now: datetime, owner: str | None = None,
                        workspace: str | None = None) -> list[DueFollowUp]: ...  # listing only
     def incident_for_thread(self, workspace: str, channel: str, thread_ts: str) -> IncidentSummary | None: ...
+    def thread_labels_before(self, workspace: str, channel: str, thread_ts: str,
+                             before_ts: str) -> list[StoredLabels]: ...  # earlier customer messages, oldest first
     def customer_history(self, workspace: str, customer_id: str, limit: int = 5) -> list[IncidentSummary]: ...
     def incidents_since(self, since: datetime, workspace: str | None = None) -> list[IncidentSummary]: ...
     def agent_open_threads(self, agent: str, workspace: str | None = None, limit: int = 10,

@@ -30,7 +30,7 @@ from bot.storage.api import (
     IncidentSummary,
     PlaybookVersion,
 )
-from bot.storage.api import DELETED_TEXT, StoredMessage
+from bot.storage.api import DELETED_TEXT, StoredLabels, StoredMessage
 from bot.storage.db import is_sqlite, make_engine, with_retry
 from bot.storage.followups import due_at, is_internal
 from bot.storage.inbox import Inbox, OnceKeys
@@ -509,6 +509,22 @@ class SqlStore:
                 Incident.workspace == workspace, Incident.channel == channel, Incident.thread_ts == thread_ts
             )).one_or_none()
             return self._summaries(s, [incident])[0] if incident else None
+
+    def thread_labels_before(self, workspace: str, channel: str, thread_ts: str,
+                             before_ts: str) -> list[StoredLabels]:
+        """The stored labels of the thread's customer messages sent before `before_ts`, oldest first; deleted ones
+        left out (the customer took them back). What the live card's thread rule reads: no inference again."""
+        with self.read_session() as s:
+            rows = s.execute(
+                select(IncidentMessage).join(Incident, Incident.id == IncidentMessage.incident_id)
+                .where(Incident.workspace == workspace, Incident.channel == channel, Incident.thread_ts == thread_ts)
+                .order_by(IncidentMessage.at, IncidentMessage.id)
+            ).scalars().all()
+            return [StoredLabels(message_ts=m.message_ts, language=m.language, tone=m.tone,
+                                 tone_confidence=m.tone_confidence, tone_corrected=m.tone != m.model_tone,
+                                 complaint=m.complaint, complaint_confidence=m.complaint_confidence,
+                                 complaint_corrected=m.complaint != m.model_complaint)
+                    for m in rows if float(m.message_ts) < float(before_ts) and m.text != DELETED_TEXT]
 
     def customer_history(self, workspace: str, customer_id: str, limit: int = 5) -> list[IncidentSummary]:
         customer = self._pseudonym(customer_id)
