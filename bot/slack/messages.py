@@ -9,6 +9,10 @@ Slack unavailable after the client's own retries, a database error) is retried w
 Slack would not take is queued in the inbox and re-delivered on its own.
 Nothing is posted visibly in the channel: cards are `chat.postEphemeral` to agents only.
 
+A follow-up in a thread is read with the thread: one that names no complaint of its own but chases the one
+already raised ("any news?") carries the thread's labels (bot/coach/thread_labels.py follow_up_labels, fed the
+labels stored for the thread's earlier customer messages); the card says so in one line.
+
 What Slack sends is read as a person sees it: `text`, else the message's rich-text blocks, else its
 attachments. A customer's edit updates the stored message and re-coaches only when tone or complaint
 changed; a deletion turns the stored text into a marker.
@@ -21,10 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltContext, BoltResponse
 
+from bot.classify.decisions import Thresholds
 from bot.coach.checklist import ordered
 from bot.coach.memory import load_profile
-from bot.coach.models import RecoveryPlan, ThreadMessage
+from bot.coach.models import Classification, RecoveryPlan, ThreadMessage
 from bot.coach.planner import message_path
+from bot.coach.thread_labels import follow_up_labels
 from bot.labels import Role
 from bot.render.blocks import CardContext, card_text, coaching_card
 from bot.slack import metrics, thread_cards
@@ -35,7 +41,7 @@ from bot.slack.nudges import check_agent_reply
 from bot.slack.resilience import SlackUnavailable, must_call, safe_call
 from bot.slack.services import InboxUnavailable, InboxWorker, NotYet, spool_path
 from bot.slack.thread_cards import coached_agents, record_engaged, thread_mode
-from bot.storage.api import CustomerMessage, StoredMessage
+from bot.storage.api import CustomerMessage, IncidentSummary, StoredMessage
 from bot.storage.inbox import InboxEntry, Spool
 
 if TYPE_CHECKING:
@@ -275,6 +281,22 @@ def thread_history(services: Services, channel: str, thread_ts: str, before_ts: 
     return history
 
 
+def thread_classification(services: Services, workspace: str, channel: str, thread_ts: str, ts: str, text: str,
+                          own: Classification, incident: IncidentSummary | None) -> tuple[Classification, str | None]:
+    """The labels the card acts on, and the card's line saying they come from the thread (None: the message's own).
+
+    The thread's earlier customer messages are read as stored (their labels, an agent's correction first), never
+    classified again. A resolved incident is not reopened by a follow-up: its messages stand on their own labels.
+    """
+    if incident is None or thread_ts == ts:
+        return own, None
+    thresholds = getattr(services.engine.classifier, "thresholds", None) or Thresholds()
+    earlier = [stored.classification(thresholds.unsure)
+               for stored in services.store.thread_labels_before(workspace, channel, thread_ts, ts)]
+    return follow_up_labels(text, own, earlier, services.engine.playbook.severity.tone_points,
+                            resolved=incident.status == "resolved")
+
+
 def coach_customer_message(services: Services, event: dict, workspace: str, entry: InboxEntry | None = None,
                            edit: StoredMessage | None = None) -> int:
     """Classify, plan per agent authority, record, and send each agent their private card.
@@ -282,6 +304,9 @@ def coach_customer_message(services: Services, event: dict, workspace: str, entr
     Everything that can fail before the first card (Slack, the database) raises, and the inbox retries
     the whole message; from the first card on nothing raises: a card Slack refuses is queued on its own.
     With `edit` (a customer's edit that changed tone or complaint) the stored message is updated instead.
+    The card acts on the thread's labels when the message complains only through the thread
+    (thread_classification); what is stored is the message's own classification, since feedback, corrections
+    and training read it as what the model said of this text.
     """
     channel, customer, ts = event["channel"], event["user"], event["ts"]
     thread_ts = event.get("thread_ts") or ts
@@ -289,7 +314,9 @@ def coach_customer_message(services: Services, event: dict, workspace: str, entr
     has_files = bool(event.get("files"))
     previous = services.store.incident_for_thread(workspace, channel, thread_ts)
     thread = thread_history(services, channel, thread_ts, ts) if thread_ts != ts else []
-    classification = metrics.timed_classify(services.engine, text)
+    own = metrics.timed_classify(services.engine, text)
+    classification, from_thread = thread_classification(services, workspace, channel, thread_ts, ts, text, own,
+                                                        previous)
     profile = load_profile(services.store, workspace, customer, thread_ts, services.now())  # with the customer's memory
     profile = with_value(profile, services, workspace, customer)  # customers table > Slack profile > playbook
     members = channel_members(services, channel)
@@ -307,12 +334,13 @@ def coach_customer_message(services: Services, event: dict, workspace: str, entr
     def plan_for(role: Role) -> RecoveryPlan:
         if role not in plans:
             plan = services.engine.suggest(text, thread, profile, role, has_files, classification)
-            plans[role] = plan.model_copy(update={"checklist": done})
+            why = [from_thread, *plan.why] if from_thread else plan.why  # first, as the shortcut shows its own
+            plans[role] = plan.model_copy(update={"checklist": done, "why": why})
         return plans[role]
 
     base = plan_for("agent")
     if edit is not None:
-        services.store.update_customer_message(workspace, channel, ts, text, classification, base)
+        services.store.update_customer_message(workspace, channel, ts, text, own, base)
         incident_id = edit.incident_id
     else:
         user = services.roles.user(customer)
@@ -321,7 +349,7 @@ def coach_customer_message(services: Services, event: dict, workspace: str, entr
                             customer_id=customer, text=text, at=datetime.fromtimestamp(float(ts), timezone.utc),
                             timezone=user.tz if user else None,
                             product=base.product),
-            classification, base, shown_to=recipients)
+            own, base, shown_to=recipients)
     ctx = CardContext(incident_id, channel, thread_ts, ts)
     note = EDITED_NOTE if edit else None
     if per_thread:
@@ -333,13 +361,15 @@ def coach_customer_message(services: Services, event: dict, workspace: str, entr
     try:
         if not quiet:  # the coach channel's copy is a card too
             copy_to_coach_channel(services, base, ctx)
-        send_alerts(services, base, previous, ctx, members)
+        # "tone worsening" is about what the customer says now, not the tone carried from earlier in the thread
+        alerted = base if from_thread is None else base.model_copy(update={"tone": own.tone})
+        send_alerts(services, alerted, previous, ctx, members)
     except Exception as exc:  # the cards are out: a failed extra must not make the inbox send them again
         log.warning("coach channel copy or alert failed", extra={"incident": incident_id, "error": type(exc).__name__})
     log.info("customer message coached", extra={
         "event_id": entry.event_id if entry else None, "incident": incident_id, "channel": channel,
         "agents": len(recipients), "coached": "none" if quiet else chosen, "cards": delivered,
-        "edited": edit is not None, "tone": base.tone.label,
+        "edited": edit is not None, "from_thread": from_thread is not None, "tone": base.tone.label,
         "complaint": base.complaint.label, "severity": base.severity, "text": fingerprint(text)})
     return incident_id
 

@@ -23,6 +23,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.coach.checklist import checklist_line
 from bot.coach.models import RecoveryPlan
+from bot.coach.thread_labels import WHY_PREFIX
 from bot.labels import Role
 from bot.render import blocks as ui
 from bot.slack.logging import get_logger
@@ -120,6 +121,9 @@ def compact_card(plan: RecoveryPlan, ctx: ui.CardContext, before: dict[str, Any]
             f"*Severity:* {plan.severity}  ·  " + ("*Changed:* " + "; ".join(changed) if changed
                                                   else "Same plan; the customer wrote again."))[:3000]}]},
     ]
+    carried = [w for w in plan.why if w.startswith(WHY_PREFIX)]
+    if carried:  # the labels come from earlier in the thread (follow_up_labels): say so, as the full card does
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": carried[0][:3000]}]})
     if plan.checklist is not None:  # the steps done so far in this thread: one line, as on the full card
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": checklist_line(plan.checklist)}]})
     if note:
