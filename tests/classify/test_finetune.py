@@ -126,6 +126,18 @@ def test_onnx_agrees_with_torch_and_refuses_a_tampered_graph(tiny, cache):
     graph.with_suffix(".json").unlink()
 
 
+def test_one_at_a_time_scores_as_a_live_message_is_scored(tiny, cache):
+    """int8 scores each message alone by default: a thread read by /recover, or the eval suite, scores exactly as
+    live messages do, whatever the batch-mates (dynamic int8 would otherwise move them)."""
+    from bot.classify.onnx_backend import OnnxClassifier
+
+    texts = [t for t, *_ in LINES]
+    alone = OnnxClassifier.load(tiny, cache, quantized=True, threads=2)
+    live = np.stack([alone.probabilities([t])["tone"][0] for t in texts])
+    as_served = alone.probabilities(texts)["tone"]
+    assert np.array_equal(as_served, live)
+
+
 def test_serving_from_onnx_never_imports_torch(tiny, cache):
     from bot.classify.onnx_backend import export_onnx
 
