@@ -222,9 +222,11 @@ def build_app(settings: Settings, engine: RecoveryEngine, store: Store, client: 
         configs_ = getattr(store, "workspace_configs", None)
 
         def first_admin(installation) -> None:  # the installer administers a workspace nobody set admins for
-            if configs_ is not None and installation.team_id and installation.user_id:
-                if configs_.adopt_installer(installation.team_id, installation.user_id, list(settings.coach_admins)):
-                    log.info("installer made the workspace's first admin", extra={"team": installation.team_id})
+            # an org-wide install's configuration is the organisation's (keyed by its enterprise id)
+            scope = installation.enterprise_id if installation.is_enterprise_install else installation.team_id
+            if configs_ is not None and scope and installation.user_id:
+                if configs_.adopt_installer(scope, installation.user_id, list(settings.coach_admins)):
+                    log.info("installer made the installation's first admin", extra={"team": scope})
 
         multi_kwargs = {"oauth_settings": oauth.build_oauth_settings(settings, installations, engine_, first_admin)}
         listeners = oauth.ContextExecutor(listeners)  # listeners run in the request's workspace
@@ -256,6 +258,7 @@ def build_app(settings: Settings, engine: RecoveryEngine, store: Store, client: 
         services.settings = scoped_settings  # type: ignore[assignment]
         services.engine = workspace_config.WorkspaceEngine(engine, playbooks)  # type: ignore[assignment]
         workspaces.settings_for = scoped_settings.bound  # type: ignore[assignment,method-assign]
+        config_cache.org_of = workspaces.org_install_of  # an org-wide install's workspaces share the org's settings
     if now is not None:
         services.now = now
     if bootstrap_playbook:
@@ -263,9 +266,12 @@ def build_app(settings: Settings, engine: RecoveryEngine, store: Store, client: 
 
     @bolt.use
     def count_request(body: dict, context: BoltContext, next: Callable[[], None]) -> None:  # noqa: A002
+        if workspaces is not None:  # read by services.client / roles here and, copied, in the listener pool
+            team = oauth.request_workspace(body, context, workspaces)
+            if context.is_enterprise_install:  # org-wide install: the listeners' context.team_id is the workspace
+                context["team_id"] = team
+            oauth.CURRENT_WORKSPACE.set(team)
         metrics.event_received(context.team_id, request_kind(body))
-        if multi:  # read by services.client / roles here and, copied, in the listener pool
-            oauth.CURRENT_WORKSPACE.set(context.team_id)
         next()
 
     @bolt.use

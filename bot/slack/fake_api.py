@@ -65,6 +65,7 @@ class FakeSlack:
         self._last_ts = 0.0
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
+        self._caller = threading.local()  # the token of the call being answered (auth.teams.list)
         self.add_user(bot_user_id, name="coach", is_bot=True)
 
     # ---- setup -------------------------------------------------------------------------------
@@ -265,6 +266,7 @@ class FakeSlack:
             error = "ratelimited" if status == 429 else "internal_error"
             return _reply(request, status, json.dumps({"ok": False, "error": error}).encode(), headers=headers)
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        self._caller.token = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
         result = handler(args) if handler else {}
         body = {"ok": True, **result} if "ok" not in result else result
         self._record(Call(method, args, 200 if body.get("ok") else 400))
@@ -356,14 +358,28 @@ class FakeSlack:
         return {"url": self.socket_url} if self.socket_url else {"ok": False, "error": "not_configured"}
 
     # ---- OAuth install (multi-workspace mode) --------------------------------------------------
-    def grant_install(self, code: str, team_id: str, bot_token: str, team_name: str = "", installer: str = "UINSTALLER",
-                      refresh_token: str | None = None, expires_in: int | None = None) -> None:
+    def grant_install(self, code: str, team_id: str | None, bot_token: str, team_name: str = "",
+                      installer: str = "UINSTALLER", refresh_token: str | None = None, expires_in: int | None = None,
+                      enterprise_id: str | None = None, enterprise_name: str = "") -> None:
         """What Slack does when a user clicks Allow: `code` (single use) will buy `bot_token` for `team_id` at
-        oauth.v2.access (the client id and secret come as HTTP Basic auth, which this fake does not see)."""
+        oauth.v2.access (the client id and secret come as HTTP Basic auth, which this fake does not see).
+        `enterprise_id` with `team_id=None`: an Enterprise Grid org-wide install (`is_enterprise_install`);
+        with a team: a workspace install on a Grid workspace."""
         with self._cond:
             self.__dict__.setdefault("_install_codes", {})[code] = {
                 "team_id": team_id, "team_name": team_name or team_id, "bot_token": bot_token, "installer": installer,
-                "refresh_token": refresh_token, "expires_in": expires_in}
+                "refresh_token": refresh_token, "expires_in": expires_in, "enterprise_id": enterprise_id,
+                "enterprise_name": enterprise_name or enterprise_id}
+
+    def grant_org_workspaces(self, bot_token: str, team_ids: list[str]) -> None:
+        """The workspaces an org-wide install's token reaches (what auth.teams.list answers with it)."""
+        with self._cond:
+            self.__dict__.setdefault("_org_teams", {})[bot_token] = list(team_ids)
+
+    def _m_auth_teams_list(self, args: dict) -> dict:
+        """Like Slack's for an org-wide token: its workspaces (one page); a workspace token gets an empty list."""
+        teams = self.__dict__.get("_org_teams", {}).get(getattr(self._caller, "token", ""), [])
+        return {"teams": [{"id": team, "name": team} for team in teams], "response_metadata": {"next_cursor": ""}}
 
     def _m_oauth_v2_access(self, args: dict) -> dict:
         """Like Slack's: a granted code buys its token once; any other code is invalid_code."""
@@ -373,8 +389,11 @@ class FakeSlack:
             return {"ok": False, "error": "invalid_code"}
         answer = {"app_id": "ACOACH", "authed_user": {"id": grant["installer"]}, "token_type": "bot",
                   "scope": args.get("scope") or "chat:write,commands", "access_token": grant["bot_token"],
-                  "bot_user_id": self.bot_user_id, "team": {"id": grant["team_id"], "name": grant["team_name"]},
-                  "enterprise": None, "is_enterprise_install": False}
+                  "bot_user_id": self.bot_user_id,
+                  "team": {"id": grant["team_id"], "name": grant["team_name"]} if grant["team_id"] else None,
+                  "enterprise": {"id": grant["enterprise_id"], "name": grant["enterprise_name"]}
+                  if grant["enterprise_id"] else None,
+                  "is_enterprise_install": bool(grant["enterprise_id"]) and not grant["team_id"]}
         if grant["refresh_token"]:
             answer |= {"refresh_token": grant["refresh_token"], "expires_in": grant["expires_in"] or 43200}
         return answer

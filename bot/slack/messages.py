@@ -63,6 +63,11 @@ def register(app: App, services: Services) -> None:
 
     def accept_message(body: dict, context: BoltContext, next: Callable[[], None]) -> BoltResponse | None:  # noqa: A002
         """Runs before Bolt's ack: the 200 goes out only once the event is in the inbox or the spool."""
+        if context.is_enterprise_install and not context.team_id:  # org-wide install, workspace not established
+            log.warning("org-wide event from a workspace not known in the org: not coached",
+                        extra={"event_id": body.get("event_id")})
+            next()
+            return None
         try:
             context["inbox_item"] = accept_event(worker, body, context.team_id)
         except InboxUnavailable:

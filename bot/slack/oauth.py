@@ -8,6 +8,13 @@ Bolt authorizes each request from that store; the work after the ack (inbox work
 runs outside Bolt's context, so it reads the workspace from a context variable set where the work
 starts and gets that workspace's client and role resolver here: a call with no workspace in scope
 fails closed (`NoWorkspace`) rather than use another workspace's token.
+
+Enterprise Grid: an org-wide install (`is_enterprise_install`) is one bot token for every workspace of the
+organisation, stored by Bolt as (enterprise_id, team_id=None). The workspace in scope stays the team id (incidents,
+customers and stats are per workspace); its token is found as Bolt's InstallationStoreAuthorize finds it: the
+(enterprise, team) install, else the org-wide one. Which organisation a team belongs to is learned from signed
+requests, from the store's workspace installs, or asked of Slack (`auth.teams.list` with each org token); a team
+that none of these places in an installed org has no token (fail closed).
 """
 from __future__ import annotations
 
@@ -142,6 +149,28 @@ class EncryptedInstallationStore(SQLAlchemyInstallationStore):
     def build_bot_entity(self, row: Any) -> Bot:  # type: ignore[override]
         return self._opened(SQLAlchemyInstallationStore.build_bot_entity(row))
 
+    def enterprise_of_team(self, team_id: str) -> str | None:
+        """The enterprise of a workspace-level install on a Grid workspace (enterprise_id, team_id), if any."""
+        from sqlalchemy import select
+
+        c = self.bots.c
+        with self.engine.connect() as connection:
+            return connection.execute(select(c.enterprise_id).where(
+                c.client_id == self.client_id, c.team_id == team_id, c.enterprise_id.is_not(None))
+                .order_by(c.installed_at.desc()).limit(1)).scalar()
+
+    def org_bots(self) -> list[Bot]:
+        """The latest bot of every org-wide install (enterprise_id, team_id=None)."""
+        from sqlalchemy import select
+
+        c = self.bots.c
+        with self.engine.connect() as connection:
+            enterprises = connection.execute(select(c.enterprise_id).where(
+                c.client_id == self.client_id, c.is_enterprise_install.is_(True), c.team_id.is_(None),
+                c.enterprise_id.is_not(None)).distinct()).scalars().all()
+        bots = [self.find_bot(enterprise_id=e, team_id=None, is_enterprise_install=True) for e in enterprises]
+        return [bot for bot in bots if bot is not None]
+
     def count_bots(self) -> int:
         """Installed workspaces with a bot token (readiness: the store answers)."""
         from sqlalchemy import func, select
@@ -210,6 +239,46 @@ def in_workspace(team_id: str | None) -> Iterator[None]:
         CURRENT_WORKSPACE.reset(token)
 
 
+def request_workspace(body: dict, context: Any, workspaces: "Workspaces") -> str | None:
+    """The workspace (team id) a request authorised by Bolt belongs to; None when it cannot be established.
+
+    A workspace install names its team in `authorizations` (Bolt's `context.team_id`). An org-wide install does
+    not (`team_id: null`): the team is the payload's own (`team_id`, `team.id`, `user.team_id`, `view.team_id`),
+    taken only when Slack says it is in the authorised org (the payload's `enterprise_id`), or when the org is
+    known to hold it (`Workspaces.enterprise_of`); otherwise the request runs with no workspace: nothing
+    is posted and no data is read (in Slack Connect the outer team can be the other organisation's)."""
+    if not context.is_enterprise_install:
+        if context.team_id and context.enterprise_id:
+            workspaces.learn(context.team_id, context.enterprise_id)
+        return context.team_id or None
+    enterprise = context.enterprise_id
+    team = _payload_team(body)
+    if not enterprise or not team:
+        return None
+    if body.get("enterprise_id") == enterprise or _payload_enterprise(body) == enterprise:
+        workspaces.learn(team, enterprise)
+        return team
+    return team if workspaces.enterprise_of(team) == enterprise else None
+
+
+def _payload_team(body: dict) -> str | None:
+    team = body.get("team")
+    candidates = [body.get("team_id"), team.get("id") if isinstance(team, dict) else team,
+                  (body.get("user") or {}).get("team_id") if isinstance(body.get("user"), dict) else None,
+                  (body.get("view") or {}).get("team_id") if isinstance(body.get("view"), dict) else None]
+    return next((c for c in candidates if isinstance(c, str) and c.startswith("T")), None)
+
+
+def _payload_enterprise(body: dict) -> str | None:
+    """Interactivity payloads name the org in `team.enterprise_id` or `enterprise.id` (events: `enterprise_id`)."""
+    team, enterprise = body.get("team"), body.get("enterprise")
+    if isinstance(team, dict) and team.get("enterprise_id"):
+        return team["enterprise_id"]
+    if isinstance(enterprise, dict):
+        return enterprise.get("id")
+    return enterprise if isinstance(enterprise, str) else None
+
+
 def current_workspace() -> str:
     team = CURRENT_WORKSPACE.get()
     if not team:
@@ -223,6 +292,8 @@ class _Entry:
     roles: Any
     token: str
     checked_at: float
+    enterprise: str | None = None
+    org_wide: bool = False   # the token is the organisation's (Enterprise Grid org-wide install)
 
 
 class Workspaces:
@@ -237,23 +308,88 @@ class Workspaces:
         self.rotator = TokenRotator(client_id=settings.slack_client_id or "", client_secret=secret,
                                     client=make_client(""))
         self._entries: dict[str, _Entry] = {}
+        self._orgs: dict[str, str] = {}            # team id -> enterprise id, as learned
+        self._org_teams_checked: dict[str, float] = {}  # enterprise -> when auth.teams.list last answered
         self._lock = threading.Lock()
         # the settings a workspace's RoleResolver reads: its own role lists (bot/slack/workspace_config.py)
         self.settings_for: Callable[[str], Any] = lambda team: settings
 
+    # ---- which organisation a workspace belongs to (Enterprise Grid) ----------------------------------
+    def learn(self, team_id: str, enterprise_id: str) -> None:
+        """Slack said so in a signed request: `team_id` is a workspace of `enterprise_id`."""
+        with self._lock:
+            self._orgs[team_id] = enterprise_id
+
+    def enterprise_of(self, team_id: str) -> str | None:
+        """The team's organisation: learned from a request, from a workspace install on a Grid workspace, or from
+        `auth.teams.list` with an org-wide install's token (the workers that never saw the team's requests:
+        follow-ups after a restart). None: not a workspace of any installed organisation that we know of."""
+        with self._lock:
+            known = self._orgs.get(team_id)
+        if known:
+            return known
+        enterprise = self.store.enterprise_of_team(team_id)
+        if enterprise:
+            self.learn(team_id, enterprise)
+            return enterprise
+        for bot in self.store.org_bots():
+            if self._discover(bot) and team_id in self._org_teams(bot.enterprise_id):
+                return bot.enterprise_id
+        return None
+
+    def _org_teams(self, enterprise_id: str | None) -> set[str]:
+        with self._lock:
+            return {team for team, org in self._orgs.items() if org == enterprise_id}
+
+    def _discover(self, bot: Bot) -> bool:
+        """Ask Slack which workspaces the org-wide install reaches (at most every `ttl` s per org)."""
+        from slack_sdk.errors import SlackApiError
+
+        enterprise = bot.enterprise_id or ""
+        now = time.monotonic()
+        with self._lock:
+            checked = self._org_teams_checked.get(enterprise)
+        if checked is not None and now - checked < self.ttl:
+            return True
+        client = self.make_client(bot.bot_token or "")
+        teams: list[str] = []
+        try:
+            cursor = None
+            while True:
+                answer = client.auth_teams_list(cursor=cursor, limit=200) if cursor else client.auth_teams_list(limit=200)
+                teams += [t["id"] for t in answer.get("teams") or [] if t.get("id")]
+                cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+        except Exception as exc:  # noqa: BLE001 - unreachable or refused: the org's workspaces stay unknown
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.warning("auth.teams.list failed: the org's workspaces stay unknown", extra={
+                "enterprise": enterprise, "error": error})
+            return False
+        with self._lock:
+            self._org_teams_checked[enterprise] = now
+            for team in teams:
+                self._orgs[team] = enterprise
+        return True
+
     def _bot(self, team_id: str) -> Bot | None:
-        bot = self.store.find_bot(enterprise_id=None, team_id=team_id)
+        """The team's bot as Bolt's InstallationStoreAuthorize finds it: its own install, (enterprise, team) on
+        Grid, else its organisation's org-wide install (enterprise, None)."""
+        enterprise = self.enterprise_of(team_id)
+        bot = self.store.find_bot(enterprise_id=enterprise, team_id=team_id)
+        if bot is None and enterprise:
+            bot = self.store.find_bot(enterprise_id=enterprise, team_id=None, is_enterprise_install=True)
         if bot is not None and bot.bot_refresh_token:
             rotated = self.rotator.perform_bot_token_rotation(bot=bot, minutes_before_expiration=120)
             if rotated is not None:
                 self.store.save_bot(rotated)
-                log.info("bot token rotated", extra={"team": team_id})
+                log.info("bot token rotated", extra={"team": team_id, "enterprise": enterprise})
                 bot = rotated
         return bot
 
     def entry(self, team_id: str) -> _Entry:
         from bot.slack import metrics
-        from bot.slack.roles import RoleResolver
+        from bot.slack.roles import Identity, RoleResolver
 
         now = time.monotonic()
         with self._lock:
@@ -270,13 +406,31 @@ class Workspaces:
                 cached.checked_at = now
                 return cached
             client = metrics.instrument_client(self.make_client(bot.bot_token))
-            entry = _Entry(client, RoleResolver(client, self.settings_for(team_id)), bot.bot_token, now)
+            roles = RoleResolver(client, self.settings_for(team_id))
+            org_wide = bool(bot.is_enterprise_install)
+            if org_wide:  # the org token's auth.test names no workspace: 'ours' is this team in this org
+                roles.seed_identity(Identity(team_id, bot.enterprise_id, bot.bot_user_id))
+            entry = _Entry(client, roles, bot.bot_token, now, bot.enterprise_id, org_wide)
             self._entries[team_id] = entry
             return entry
+
+    def org_install_of(self, team_id: str) -> str | None:
+        """The enterprise whose org-wide install serves `team_id` (its configuration is the org's), else None."""
+        try:
+            entry = self.entry(team_id)
+        except NotInstalled:
+            return None
+        return entry.enterprise if entry.org_wide else None
 
     def forget(self, team_id: str | None) -> None:
         with self._lock:
             self._entries.pop(team_id or "", None)
+
+    def forget_enterprise(self, enterprise_id: str | None) -> None:
+        """Every workspace served by the org's token (org uninstalled or its bot token revoked)."""
+        with self._lock:
+            for team in [t for t, e in self._entries.items() if e.org_wide and e.enterprise == enterprise_id]:
+                del self._entries[team]
 
 
 class WorkspaceClient:
@@ -373,23 +527,40 @@ def _scoped_handler(handler: Callable[[Any], None]) -> Callable[[Any], None]:
 
 
 # ------------------------------------------------------------------------------------ uninstall
+def _installation_key(context: Any) -> tuple[str | None, str | None]:
+    """(enterprise_id, team_id) of the installation an event was sent to: an org-wide one is (E, None),
+    whichever of the org's workspaces the event names."""
+    if context.is_enterprise_install:
+        return context.enterprise_id, None
+    return context.enterprise_id, context.team_id
+
+
+def _forget(workspaces: Workspaces, context: Any, team_id: str | None) -> None:
+    if team_id is None:
+        workspaces.forget_enterprise(context.enterprise_id)
+    else:
+        workspaces.forget(team_id)
+
+
 def register_uninstall(bolt: "App", store: EncryptedInstallationStore, workspaces: Workspaces) -> None:
-    """app_uninstalled: every token of the workspace deleted; tokens_revoked: the revoked ones.
-    Incidents stay (their text is blanked by COACH_TEXT_RETENTION_DAYS like any other)."""
+    """app_uninstalled: every token of the installation deleted (an org-wide install's: the org's, nothing else);
+    tokens_revoked: the revoked ones. Incidents stay (their text is blanked by COACH_TEXT_RETENTION_DAYS)."""
 
     @bolt.event("app_uninstalled")
     def on_app_uninstalled(context: Any) -> None:
-        store.delete_all(enterprise_id=context.enterprise_id, team_id=context.team_id)
-        workspaces.forget(context.team_id)
-        log.info("app uninstalled: tokens deleted", extra={"team": context.team_id})
+        enterprise_id, team_id = _installation_key(context)
+        store.delete_all(enterprise_id=enterprise_id, team_id=team_id)
+        _forget(workspaces, context, team_id)
+        log.info("app uninstalled: tokens deleted", extra={"team": team_id, "enterprise": enterprise_id})
 
     @bolt.event("tokens_revoked")
     def on_tokens_revoked(event: dict, context: Any) -> None:
+        enterprise_id, team_id = _installation_key(context)
         tokens = event.get("tokens") or {}
         for user_id in tokens.get("oauth") or []:
-            store.delete_installation(enterprise_id=context.enterprise_id, team_id=context.team_id, user_id=user_id)
+            store.delete_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
         if tokens.get("bot"):
-            store.delete_bot(enterprise_id=context.enterprise_id, team_id=context.team_id)
-            workspaces.forget(context.team_id)
-        log.info("tokens revoked: deleted", extra={"team": context.team_id, "bot": bool(tokens.get("bot")),
-                                                   "users": len(tokens.get("oauth") or [])})
+            store.delete_bot(enterprise_id=enterprise_id, team_id=team_id)
+            _forget(workspaces, context, team_id)
+        log.info("tokens revoked: deleted", extra={"team": team_id, "enterprise": enterprise_id,
+                                                   "bot": bool(tokens.get("bot")), "users": len(tokens.get("oauth") or [])})

@@ -59,6 +59,10 @@ class RoleResolver:
         self._identity: Identity | None = None
         self._lock = threading.Lock()
 
+    def seed_identity(self, identity: Identity) -> None:
+        """Our side as the installation names it (an org-wide token's auth.test names no workspace)."""
+        self._identity = identity
+
     def identity(self) -> Identity:
         if self._identity is None:
             response = safe_call("auth.test", self.client.auth_test)

@@ -8,6 +8,11 @@ _CUSTOMERS, _COACH_CHANNEL per workspace), `services.engine` (WorkspaceEngine: p
 and `services.playbooks` (WorkspacePlaybooks: versions, upload and rollback per workspace). With no workspace in
 scope (single-workspace mode, the CLI) every one of them is the default, as before.
 
+Enterprise Grid org-wide installs: the organisation has one configuration, stored under its enterprise id and
+used by all its workspaces; a workspace's own stored configuration (say, from an install of its own before the org
+install) overrides it setting by setting. `/recover` changes made in a workspace of the org change the org's
+configuration, unless that workspace has its own row, which is then the one changed.
+
 Caching across gunicorn workers: each worker keeps a workspace's parsed playbook and overrides, and re-reads the
 row's `revision` at most every COACH_PLAYBOOK_CHECK_SECONDS; any change an admin makes bumps it, so every worker
 reloads within that interval (the worker that made the change at once).
@@ -66,6 +71,22 @@ class ConfigCache:
         self._loaded: dict[str, Loaded | None] = {}
         self._checked: dict[str, float] = {}
         self._lock = threading.Lock()
+        # the enterprise whose org-wide install serves a team (oauth.Workspaces.org_install_of), else None
+        self.org_of: Callable[[str], str | None] = lambda team: None
+
+    def layers(self, team: str) -> list[Loaded]:
+        """The configurations a workspace reads, first wins: its own, then its organisation's (org-wide install)."""
+        own = self.get(team)
+        org = self.org_of(team)
+        shared = self.get(org) if org and org != team else None
+        return [loaded for loaded in (own, shared) if loaded is not None]
+
+    def scope(self, team: str) -> str:
+        """Where a change made from `team` is stored: its own row if it has one, else its organisation's
+        (org-wide install), else a new row of its own."""
+        if self.get(team) is not None:
+            return team
+        return self.org_of(team) or team
 
     def get(self, team: str) -> Loaded | None:
         """The workspace's configuration, None when it has none. A database error with nothing cached raises:
@@ -132,9 +153,9 @@ class WorkspaceSettings:
         if name in OVERRIDABLE:
             team = self._team or current_scope()
             if team:
-                loaded = self._cache.get(team)
-                if loaded is not None and name in loaded.overrides:
-                    return loaded.overrides[name]
+                for loaded in self._cache.layers(team):
+                    if name in loaded.overrides:
+                        return loaded.overrides[name]
         return getattr(self._base, name)
 
     def __setattr__(self, name: str, value: Any) -> None:  # tests and operators tune the shared settings
@@ -154,10 +175,15 @@ class WorkspacePlaybooks:
         return current_scope() if self.cache is not None else None
 
     def _own(self, team: str | None) -> Loaded | None:
+        """The layer (the workspace's, else its organisation's) whose playbook the workspace uses."""
         if team is None or self.cache is None:
             return None
-        loaded = self.cache.get(team)
-        return loaded if loaded is not None and loaded.config.playbook is not None else None
+        return next((loaded for loaded in self.cache.layers(team) if loaded.config.playbook is not None), None)
+
+    def _scope(self) -> str | None:
+        """Where the workspace in scope's playbook changes are stored (its own, or its organisation's)."""
+        team = self._team()
+        return self.cache.scope(team) if team is not None and self.cache is not None else None
 
     # ---- the default playbook (PlaybookSync) -----------------------------------------------------
     def bootstrap(self, source_text: str) -> None:
@@ -192,13 +218,13 @@ class WorkspacePlaybooks:
         return self.default.store.current_playbook()
 
     def history(self, limit: int = 20) -> list[PlaybookVersion]:
-        team = self._team()
+        team = self._scope()
         if team is not None and self.cache is not None:
             return self.cache.configs.playbook_history(team, limit)
         return self.default.store.playbook_history(limit)
 
     def get(self, number: int) -> PlaybookVersion | None:
-        team = self._team()
+        team = self._scope()
         if team is not None and self.cache is not None:
             return self.cache.configs.playbook_version(team, number)
         return self.default.store.playbook_version(number)
@@ -206,7 +232,7 @@ class WorkspacePlaybooks:
     def apply(self, yaml_text: str, author: str, note: str = "") -> PlaybookVersion:
         """Validate (the same safe loader: hostile YAML is refused), version and make live for the workspace in
         scope, or the default playbook when none is; raises PlaybookError and changes nothing when invalid."""
-        team = self._team()
+        team = self._scope()
         if team is None or self.cache is None:
             return self.default.apply(yaml_text, author, note)
         parse_playbook(yaml_text, "uploaded playbook")
@@ -218,7 +244,7 @@ class WorkspacePlaybooks:
 
     def use_default(self, author: str) -> bool:
         """The workspace in scope goes back to the default playbook; False outside multi-workspace mode."""
-        team = self._team()
+        team = self._scope()
         if team is None or self.cache is None:
             return False
         self.cache.configs.use_default_playbook(team, author)
@@ -272,10 +298,18 @@ def config_lines(services: Any) -> list[str]:
     """What `/recover config` and an admin's App Home show: each setting and where it comes from."""
     team = current_scope()
     cache: ConfigCache | None = getattr(services.playbooks, "cache", None)
-    loaded = cache.get(team) if team and cache is not None else None
-    overrides = loaded.overrides if loaded is not None else {}
+    layers = cache.layers(team) if team and cache is not None else []
+    overrides = {name: value for loaded in reversed(layers) for name, value in loaded.overrides.items()}
     settings = services.settings
-    lines = [f"*Workspace {team}*" if team else "*Single workspace* (settings from the environment)"]
+    org = cache.org_of(team) if team and cache is not None else None
+    if not team:
+        header = "*Single workspace* (settings from the environment)"
+    elif org and cache is not None:
+        header = (f"*Workspace {team}* of organisation {org} (org-wide install: the organisation's settings serve "
+                  f"all its workspaces; changes made here apply to {cache.scope(team)})")
+    else:
+        header = f"*Workspace {team}*"
+    lines = [header]
     for name in ROLE_LISTS:
         users = getattr(settings, f"coach_{name}")
         source = "set here" if f"coach_{name}" in overrides else f"default (COACH_{name.upper()})"
@@ -300,7 +334,10 @@ def config_command(services: Any, command: dict, respond: "Respond", sub: str, a
                      "This attempt was recorded.")
         return
     team = current_scope()
-    configs: WorkspaceConfigs | None = getattr(getattr(services.playbooks, "cache", None), "configs", None)
+    scoped: ConfigCache | None = getattr(services.playbooks, "cache", None)
+    configs: WorkspaceConfigs | None = scoped.configs if scoped is not None else None
+    if team is not None and scoped is not None:
+        team = scoped.scope(team)  # an org-wide install's workspace without a row of its own: the org's
     if sub == "config":
         services.store.record_audit(user, action, "", allowed=True)
         respond(text="\n".join(config_lines(services)) + "\n\n" + CONFIG_HELP)
