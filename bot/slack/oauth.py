@@ -426,6 +426,13 @@ class Workspaces:
         with self._lock:
             self._entries.pop(team_id or "", None)
 
+    def unlearn(self, team_id: str) -> None:
+        """The org-wide install no longer reaches `team_id` (app_uninstalled_team): its token is not lent to it
+        until Slack lists the workspace in the org again (`auth.teams.list`, re-asked every `ttl` s at most)."""
+        with self._lock:
+            self._orgs.pop(team_id, None)
+            self._entries.pop(team_id, None)
+
     def forget_enterprise(self, enterprise_id: str | None) -> None:
         """Every workspace served by the org's token (org uninstalled or its bot token revoked)."""
         with self._lock:
@@ -552,6 +559,15 @@ def register_uninstall(bolt: "App", store: EncryptedInstallationStore, workspace
         store.delete_all(enterprise_id=enterprise_id, team_id=team_id)
         _forget(workspaces, context, team_id)
         log.info("app uninstalled: tokens deleted", extra={"team": team_id, "enterprise": enterprise_id})
+
+    @bolt.event("app_uninstalled_team")
+    def on_app_uninstalled_team(context: Any) -> None:
+        """An org admin removed an org-wide app from one workspace: the org's tokens stay, that workspace's
+        scope goes (the request's workspace is the removed one)."""
+        if context.team_id:
+            workspaces.unlearn(context.team_id)
+        log.info("app removed from one workspace of the org", extra={"team": context.team_id,
+                                                                     "enterprise": context.enterprise_id})
 
     @bolt.event("tokens_revoked")
     def on_tokens_revoked(event: dict, context: Any) -> None:

@@ -328,3 +328,37 @@ def test_request_workspace_takes_the_payload_team_only_inside_the_authorised_org
         assert oauth.request_workspace({"team_id": "TOTHER"}, plain, spaces) == "TSOLO"
     finally:
         spaces.fake.stop()
+
+
+def org_command(bot: MultiBot, team: str, user: str, words: str):
+    """A slash command from a workspace of the org, as Slack sends it to an org-wide installation."""
+    return bot.driver.command(user, words, CHANNEL[team], team_id=team, enterprise_id=ORG, is_enterprise_install="true")
+
+
+def test_recover_in_any_workspace_of_the_org_changes_the_orgs_configuration(org):
+    org.fake.add_user(ORG_ADMIN, team_id="TB", enterprise_id=ORG)
+    assert org_command(org, "TB", ORG_ADMIN, "coach-channel <#CORGCOACH|coach>").status == 200
+    org.fake.wait_for("response_url", where=lambda c: "Coach channel: <#CORGCOACH>" in (c.args.get("text") or ""))
+    assert org.store.workspace_configs.get(ORG).coach_channel == "CORGCOACH"
+    assert org.store.workspace_configs.get("TB") is None
+    assert org_command(org, "TA", ORG_ADMIN, "config").status == 200  # the other workspace sees the org's setting
+    shown = org.fake.wait_for("response_url", where=lambda c: "organisation EORG" in (c.args.get("text") or ""))
+    assert "Workspace TA" in shown[-1].args["text"] and "<#CORGCOACH>" in shown[-1].args["text"]
+    assert org_command(org, "TA", AGENT["TA"], "coach-channel off").status == 200  # not an admin of the org
+    org.fake.wait_for("response_url", where=lambda c: "Only this workspace's admins" in (c.args.get("text") or ""))
+    assert org.store.workspace_configs.get(ORG).coach_channel == "CORGCOACH"
+
+
+def test_removing_the_org_app_from_one_workspace_keeps_the_orgs_tokens(org):
+    says(org, "TA", CHANNEL["TA"], CUSTOMER["TA"], "I was charged twice for my order", "EvRA1")
+    org.fake.wait_for("chat.postEphemeral", user=AGENT["TA"], where=lambda c: bool(c.args.get("blocks")))
+    org.fake.grant_org_workspaces(ORG_TOKEN, ["TB"])  # Slack no longer lists TA in the org's reach
+    assert org_event(org, "TA", {"type": "app_uninstalled_team"}, "EvOrgLeavesTA").status == 200
+    spaces = org.app.services.client._workspaces
+    deadline = time.monotonic() + 10
+    while "TA" in spaces._orgs and time.monotonic() < deadline:
+        time.sleep(0.05)
+    spaces._org_teams_checked.clear()  # as after the cache interval
+    with pytest.raises(oauth.NotInstalled):
+        spaces.entry("TA")  # a follow-up for TA finds no token now
+    assert bots(org) == [(ORG, None, True)] and spaces.entry("TB").token == ORG_TOKEN
