@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import Ack, App
 
 from bot.slack.logging import get_logger
+from bot.slack.oauth import CURRENT_WORKSPACE
 from bot.slack.recover import ThreadPlan, plan_thread
 from bot.slack.resilience import safe_call
 
@@ -46,7 +47,9 @@ class ShortcutClick:
         ts = message.get("ts") or body.get("message_ts") or ""
         if not (user and channel and ts):
             return None
-        return cls(user, (body.get("team") or {}).get("id") or "", channel, message.get("thread_ts") or ts, ts)
+        # an org-wide install's payload may carry `team: null`: the workspace established for the request
+        workspace = (body.get("team") or {}).get("id") or CURRENT_WORKSPACE.get() or ""
+        return cls(user, workspace, channel, message.get("thread_ts") or ts, ts)
 
 
 def register(app: App, services: Services) -> None:

@@ -362,3 +362,17 @@ def test_removing_the_org_app_from_one_workspace_keeps_the_orgs_tokens(org):
     with pytest.raises(oauth.NotInstalled):
         spaces.entry("TA")  # a follow-up for TA finds no token now
     assert bots(org) == [(ORG, None, True)] and spaces.entry("TB").token == ORG_TOKEN
+
+
+def test_the_message_shortcut_works_when_the_org_payload_names_no_team(org):
+    message = says(org, "TA", CHANNEL["TA"], CUSTOMER["TA"], "I was charged twice for my order", "EvSA1")
+    org.fake.wait_for("chat.postEphemeral", user=AGENT["TA"], where=lambda c: bool(c.args.get("blocks")))
+    payload = {"type": "message_action", "callback_id": "recovery_plan", "team": None, "enterprise": {"id": ORG},
+               "is_enterprise_install": True, "user": {"id": AGENT["TA"], "team_id": "TA"},
+               "channel": {"id": CHANNEL["TA"]}, "message": message, "message_ts": message["ts"],
+               "trigger_id": "trig.org", "response_url": org.driver.response_url(), "action_ts": str(time.time())}
+    assert org.driver.interactive(payload).status == 200
+    plan = org.fake.wait_for("chat.postEphemeral", user=AGENT["TA"], count=2)[-1]  # after the live card
+    assert plan.args["_auth"] == f"Bearer {ORG_TOKEN}" and plan.args["channel"] == CHANNEL["TA"]
+    incident = org.store.incident_for_thread("TA", CHANNEL["TA"], message["ts"])
+    assert f'"i":{incident.id},' in str(plan.args["blocks"])  # planned on TA's incident, found under TA
