@@ -320,7 +320,7 @@ class Workspaces:
         with self._lock:
             self._orgs[team_id] = enterprise_id
 
-    def enterprise_of(self, team_id: str) -> str | None:
+    def enterprise_of(self, team_id: str, ask_slack: bool = True) -> str | None:
         """The team's organisation: learned from a request, from a workspace install on a Grid workspace, or from
         `auth.teams.list` with an org-wide install's token (the workers that never saw the team's requests:
         follow-ups after a restart). None: not a workspace of any installed organisation that we know of."""
@@ -332,6 +332,8 @@ class Workspaces:
         if enterprise:
             self.learn(team_id, enterprise)
             return enterprise
+        if not ask_slack:
+            return None
         for bot in self.store.org_bots():
             if self._discover(bot) and team_id in self._org_teams(bot.enterprise_id):
                 return bot.enterprise_id
@@ -375,10 +377,12 @@ class Workspaces:
     def _bot(self, team_id: str) -> Bot | None:
         """The team's bot as Bolt's InstallationStoreAuthorize finds it: its own install, (enterprise, team) on
         Grid, else its organisation's org-wide install (enterprise, None)."""
-        enterprise = self.enterprise_of(team_id)
+        enterprise = self.enterprise_of(team_id, ask_slack=False)
         bot = self.store.find_bot(enterprise_id=enterprise, team_id=team_id)
-        if bot is None and enterprise:
-            bot = self.store.find_bot(enterprise_id=enterprise, team_id=None, is_enterprise_install=True)
+        if bot is None:  # Slack is asked only for a team with no install of its own
+            enterprise = enterprise or self.enterprise_of(team_id)
+            if enterprise:
+                bot = self.store.find_bot(enterprise_id=enterprise, team_id=None, is_enterprise_install=True)
         if bot is not None and bot.bot_refresh_token:
             rotated = self.rotator.perform_bot_token_rotation(bot=bot, minutes_before_expiration=120)
             if rotated is not None:

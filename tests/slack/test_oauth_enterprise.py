@@ -274,6 +274,7 @@ def test_lookup_prefers_the_workspace_install_then_falls_back_to_the_org_install
         assert spaces.entry("TB").token == "xoxb-tb-own" and not spaces.entry("TB").org_wide
         assert spaces.entry("TSOLO").token == "xoxb-solo"
         assert spaces.org_install_of("TA") == ORG and spaces.org_install_of("TB") is None
+        assert not spaces.fake.calls_of("auth.teams.list")  # every team here was placed without asking Slack
         with pytest.raises(oauth.NotInstalled):
             spaces.entry("TNOWHERE")
     finally:
