@@ -53,3 +53,15 @@ slack_oauth_states = Table(
     Column("state", String(200), nullable=False),
     Column("expire_at", DateTime, nullable=False),
 )
+
+# Which workspaces (team ids) belong to an organisation installed org-wide (Enterprise Grid), as learned from
+# signed requests, Grid workspace installs or auth.teams.list (migration 0008): a restarted worker and the CLI
+# place a team in its org without asking Slack. A workspace belongs to one organisation: the team id is the key.
+slack_org_teams = Table(
+    "slack_org_teams", Base.metadata,
+    Column("team_id", String(32), primary_key=True),
+    Column("enterprise_id", String(32), nullable=False),
+    Column("first_seen", DateTime, nullable=False),
+    Column("last_seen", DateTime, nullable=False),
+    Index("slack_org_teams_enterprise_idx", "enterprise_id"),
+)

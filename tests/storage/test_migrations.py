@@ -7,7 +7,7 @@ from sqlalchemy import inspect
 
 from bot.storage.tables import Base
 
-HEAD = "0007"  # the latest revision in bot/storage/migrations/versions
+HEAD = "0008"  # the latest revision in bot/storage/migrations/versions
 
 
 def test_upgrade_from_empty_creates_every_table_and_matches_the_models(make_store):
@@ -40,3 +40,30 @@ def test_a_store_used_before_migrating_says_so(make_store):
         assert "migrate" in str(exc)
     else:  # pragma: no cover
         raise AssertionError("expected a RuntimeError")
+
+
+def test_0008_slack_org_teams_upgrades_and_downgrades_keeping_the_rest(make_store):
+    from alembic import command
+    from alembic.config import Config
+
+    from bot.storage.store import MIGRATIONS_DIR
+
+    store = make_store()
+    store.migrate()
+
+    def to(revision: str, step=command.downgrade) -> set[str]:
+        with store._writer.begin() as connection:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS_DIR))
+            config.attributes["connection"] = connection
+            step(config, revision)
+        with store._writer.connect() as connection:
+            return set(inspect(connection).get_table_names())
+
+    assert "slack_org_teams" not in to("0007")
+    assert store.schema_revision() == "0007"
+    tables = to("0008", command.upgrade)
+    assert {"slack_org_teams", "slack_bots", "workspace_settings"} <= tables
+    with store._writer.connect() as connection:
+        indexes = {i["name"] for i in inspect(connection).get_indexes("slack_org_teams")}
+    assert "slack_org_teams_enterprise_idx" in indexes
