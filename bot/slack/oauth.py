@@ -14,7 +14,8 @@ organisation, stored by Bolt as (enterprise_id, team_id=None). The workspace in 
 customers and stats are per workspace); its token is found as Bolt's InstallationStoreAuthorize finds it: the
 (enterprise, team) install, else the org-wide one. Which organisation a team belongs to is learned from signed
 requests, from the store's workspace installs, or asked of Slack (`auth.teams.list` with each org token); a team
-that none of these places in an installed org has no token (fail closed).
+that none of these places in an installed org has no token (fail closed). What is learned is also kept in the
+database (`slack_org_teams`, bot/storage/org_teams.py), so a restarted worker and the CLI know it without Slack.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from slack_sdk.oauth.token_rotation import TokenRotator
 
 from bot.settings import Settings
 from bot.slack.logging import get_logger
+from bot.storage.org_teams import OrgTeams
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 log = get_logger("slack.oauth")
 CURRENT_WORKSPACE: contextvars.ContextVar[str | None] = contextvars.ContextVar("coach_workspace", default=None)
 STATE_SECONDS = 600  # an install begun is finished within 10 minutes or started again
+ORG_TEAM_REFRESH_S = 3600.0  # a worker rewrites a (team, org) row it already wrote at most hourly (last_seen)
 
 
 class ConfigProblem(ValueError):
@@ -310,6 +313,8 @@ class Workspaces:
         self._entries: dict[str, _Entry] = {}
         self._orgs: dict[str, str] = {}            # team id -> enterprise id, as learned
         self._org_teams_checked: dict[str, float] = {}  # enterprise -> when auth.teams.list last answered
+        self._persisted: dict[str, tuple[str, float]] = {}  # team -> (enterprise, when this worker wrote the row)
+        self.org_teams = OrgTeams(store.engine)
         self._lock = threading.Lock()
         # the settings a workspace's RoleResolver reads: its own role lists (bot/slack/workspace_config.py)
         self.settings_for: Callable[[str], Any] = lambda team: settings
@@ -317,17 +322,53 @@ class Workspaces:
     # ---- which organisation a workspace belongs to (Enterprise Grid) ----------------------------------
     def learn(self, team_id: str, enterprise_id: str) -> None:
         """Slack said so in a signed request: `team_id` is a workspace of `enterprise_id`."""
+        self._learn_all(enterprise_id, [team_id])
+
+    def _learn_all(self, enterprise_id: str, team_ids: list[str]) -> None:
+        """Remember in memory; write to `slack_org_teams` only the pairs this worker has not written (or not within
+        ORG_TEAM_REFRESH_S), so a request does not write. A failed write is logged and retried on a later request."""
+        now = time.monotonic()
         with self._lock:
-            self._orgs[team_id] = enterprise_id
+            for team in team_ids:
+                self._orgs[team] = enterprise_id
+            new = [team for team in team_ids if (written := self._persisted.get(team)) is None
+                   or written[0] != enterprise_id or now - written[1] >= ORG_TEAM_REFRESH_S]
+        if not new:
+            return
+        try:
+            self.org_teams.record(enterprise_id, new)
+        except Exception as exc:  # noqa: BLE001 - memory still serves this worker; the next request tries again
+            log.warning("could not record the org's workspaces", extra={"enterprise": enterprise_id,
+                                                                       "error": type(exc).__name__})
+            return
+        with self._lock:
+            for team in new:
+                self._persisted[team] = (enterprise_id, now)
+
+    def _recorded_enterprise(self, team_id: str) -> str | None:
+        """The org `slack_org_teams` places the team in (written by any worker); None on a database error."""
+        try:
+            enterprise = self.org_teams.enterprise_of(team_id)
+        except Exception as exc:  # noqa: BLE001 - e.g. a database before migration 0008: Slack is asked instead
+            log.warning("slack_org_teams unreadable", extra={"team": team_id, "error": type(exc).__name__})
+            return None
+        if enterprise:
+            with self._lock:
+                self._orgs[team_id] = enterprise
+                self._persisted.setdefault(team_id, (enterprise, time.monotonic()))
+        return enterprise
 
     def enterprise_of(self, team_id: str, ask_slack: bool = True) -> str | None:
-        """The team's organisation: learned from a request, from a workspace install on a Grid workspace, or from
-        `auth.teams.list` with an org-wide install's token (the workers that never saw the team's requests:
-        follow-ups after a restart). None: not a workspace of any installed organisation that we know of."""
+        """The team's organisation: learned from a request, recorded in the database (by any worker, before a
+        restart), from a workspace install on a Grid workspace, or from `auth.teams.list` with an org-wide
+        install's token. None: not a workspace of any installed organisation that we know of."""
         with self._lock:
             known = self._orgs.get(team_id)
         if known:
             return known
+        enterprise = self._recorded_enterprise(team_id)
+        if enterprise:
+            return enterprise
         enterprise = self.store.enterprise_of_team(team_id)
         if enterprise:
             self.learn(team_id, enterprise)
@@ -370,8 +411,8 @@ class Workspaces:
             return False
         with self._lock:
             self._org_teams_checked[enterprise] = now
-            for team in teams:
-                self._orgs[team] = enterprise
+        if enterprise:
+            self._learn_all(enterprise, teams)
         return True
 
     def _bot(self, team_id: str) -> Bot | None:
@@ -433,15 +474,31 @@ class Workspaces:
     def unlearn(self, team_id: str) -> None:
         """The org-wide install no longer reaches `team_id` (app_uninstalled_team): its token is not lent to it
         until Slack lists the workspace in the org again (`auth.teams.list`, re-asked every `ttl` s at most)."""
+        self._delete_recorded(self.org_teams.forget_team, team_id)  # first: memory then has nothing to reload
         with self._lock:
             self._orgs.pop(team_id, None)
+            self._persisted.pop(team_id, None)
             self._entries.pop(team_id, None)
 
     def forget_enterprise(self, enterprise_id: str | None) -> None:
-        """Every workspace served by the org's token (org uninstalled or its bot token revoked)."""
+        """Every workspace served by the org's token (org uninstalled or its bot token revoked), and which
+        workspaces the org has: learned again (requests, auth.teams.list) if the org installs again."""
+        if enterprise_id:
+            self._delete_recorded(self.org_teams.forget_enterprise, enterprise_id)
         with self._lock:
             for team in [t for t, e in self._entries.items() if e.org_wide and e.enterprise == enterprise_id]:
                 del self._entries[team]
+            for team in [t for t, e in self._orgs.items() if e == enterprise_id]:
+                del self._orgs[team]
+                self._persisted.pop(team, None)
+            self._org_teams_checked.pop(enterprise_id or "", None)
+
+    @staticmethod
+    def _delete_recorded(delete: Callable[[str], None], key: str) -> None:
+        try:
+            delete(key)
+        except Exception as exc:  # noqa: BLE001 - the tokens are gone already; logged for the operator
+            log.error("could not delete recorded org workspaces", extra={"key": key, "error": type(exc).__name__})
 
 
 class WorkspaceClient:

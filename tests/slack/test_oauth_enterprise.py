@@ -87,6 +87,27 @@ def bots(bot: MultiBot) -> list[tuple]:
             text("SELECT enterprise_id, team_id, is_enterprise_install FROM slack_bots ORDER BY id"))]
 
 
+def org_rows(bot: MultiBot) -> dict[str, str]:
+    """slack_org_teams as stored: team -> enterprise."""
+    with create_engine(bot.database_url).connect() as connection:
+        return {team: enterprise for team, enterprise in connection.execute(
+            text("SELECT team_id, enterprise_id FROM slack_org_teams"))}
+
+
+def wait_until(check, timeout: float = 10.0) -> None:
+    """Until `check()` holds (events are handled after their 200)."""
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert check()
+
+
+def restart_worker(spaces: oauth.Workspaces) -> None:
+    """What a worker that never saw the org's requests holds: nothing in memory."""
+    for cache in (spaces._orgs, spaces._entries, spaces._persisted, spaces._org_teams_checked):
+        cache.clear()
+
+
 multi = test_oauth.multi  # the two-workspace app over loopback HTTP, shared
 
 
@@ -160,8 +181,10 @@ def test_follow_ups_find_the_org_token_by_workspace(org):
         org.store.resolve_incident(incident.id, AGENT[team], [FollowUpItem(when="now", action=f"call back {team}")])
     due = org.store.due_follow_ups(datetime.now(timezone.utc))
     assert {item.workspace for item in due} == set(TEAMS)
-    org.app.services.client._workspaces._orgs.clear()  # a worker that never saw these workspaces' requests
-    org.app.services.client._workspaces._entries.clear()
+    assert org_rows(org) == {team: ORG for team in TEAMS}  # learned from the signed events, recorded
+    restart_worker(org.app.services.client._workspaces)  # a worker that never saw these workspaces' requests,
+    with create_engine(org.database_url).begin() as connection:  # on a database that did not record them
+        connection.execute(text("DELETE FROM slack_org_teams"))
     deliver = make_deliverer(org.app.services)
     for item in due:
         deliver(item)
@@ -169,6 +192,29 @@ def test_follow_ups_find_the_org_token_by_workspace(org):
     assert sorted(c.args["text"].split("call back ")[1][:2] for c in sent) == list(TEAMS)
     assert all(c.args["_auth"] == f"Bearer {ORG_TOKEN}" for c in sent)
     assert org.fake.calls_of("auth.teams.list")  # the org was asked which workspaces it reaches
+    assert org_rows(org) == {team: ORG for team in TEAMS}  # and its answer recorded for the next worker
+
+
+def test_a_restarted_worker_finds_the_org_of_a_workspace_in_the_database_without_asking_slack(org):
+    from datetime import datetime, timezone
+
+    from bot.coach.models import FollowUpItem
+    from bot.slack.followups import make_deliverer
+
+    message = says(org, "TA", CHANNEL["TA"], CUSTOMER["TA"], "I was charged twice for my order", "EvRW1")
+    org.fake.wait_for("chat.postEphemeral", user=AGENT["TA"], where=lambda c: bool(c.args.get("blocks")))
+    incident = org.store.incident_for_thread("TA", CHANNEL["TA"], message["ts"])
+    org.store.resolve_incident(incident.id, AGENT["TA"], [FollowUpItem(when="now", action="call back TA")])
+    assert org_rows(org) == {"TA": ORG}
+    spaces = org.app.services.client._workspaces
+    restart_worker(spaces)
+    asked = len(org.fake.calls_of("auth.teams.list", ok_only=False))
+    for item in org.store.due_follow_ups(datetime.now(timezone.utc)):
+        make_deliverer(org.app.services)(item)
+    sent = [c for c in org.fake.calls_of("chat.postMessage") if "call back TA" in c.args.get("text", "")]
+    assert len(sent) == 1 and sent[0].args["_auth"] == f"Bearer {ORG_TOKEN}"
+    assert len(org.fake.calls_of("auth.teams.list", ok_only=False)) == asked  # the table answered, not Slack
+    assert spaces.enterprise_of("TA", ask_slack=False) == ORG
 
 
 def test_the_org_has_one_configuration_and_a_workspace_may_override_it(org):
@@ -198,6 +244,8 @@ def test_uninstalling_the_org_deletes_its_tokens_and_nothing_else(org):
     from tests.slack.test_oauth import TOKENS, install
 
     install(org, "TA")  # a workspace install of its own (say, before the org install) stays
+    says(org, "TB", CHANNEL["TB"], CUSTOMER["TB"], "The blender arrived broken", "EvB-before")
+    wait_until(lambda: org_rows(org) == {"TB": ORG})
     assert sorted(bots(org), key=str) == sorted([(ORG, None, True), (None, "TA", False)], key=str)
     assert org_event(org, "TB", {"type": "app_uninstalled"}, "EvOrgUninstall").status == 200
     org.fake.revoked.add(ORG_TOKEN)
@@ -205,6 +253,7 @@ def test_uninstalling_the_org_deletes_its_tokens_and_nothing_else(org):
     while bots(org) != [(None, "TA", False)] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert bots(org) == [(None, "TA", False)]
+    wait_until(lambda: org_rows(org) == {})  # which workspaces the org has: learned again if it installs again
     with create_engine(org.database_url).connect() as connection:
         installs = {tuple(r) for r in connection.execute(text("SELECT enterprise_id, team_id FROM slack_installations"))}
     assert installs == {(None, "TA")}
@@ -223,6 +272,7 @@ def test_tokens_revoked_for_the_org_deletes_the_org_bot_only(org):
     while bots(org) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert bots(org) == []
+    wait_until(lambda: org_rows(org) == {})
 
 
 # ------------------------------------------------------------------------------------ token lookup, no HTTP app
@@ -297,6 +347,50 @@ def test_an_unknown_workspace_is_placed_in_an_org_only_by_slack(installations):
         spaces.fake.stop()
 
 
+def test_learning_writes_a_team_once_per_worker_and_a_fresh_worker_reads_it(installations):
+    store, settings, bot = installations
+    bot(ORG, None, "xoxb-org", org_wide=True)
+    spaces = workspaces_for(store, settings, {"xoxb-org": ["TA"]})
+    fresh = workspaces_for(store, settings, {"xoxb-org": ["TA"]})
+    try:
+        writes: list[tuple] = []
+        record = spaces.org_teams.record
+        spaces.org_teams.record = lambda e, teams, now=None: (writes.append((e, list(teams))), record(e, teams, now))
+        for _ in range(5):                         # every request from TA says so: one write
+            spaces.learn("TA", ORG)
+        spaces.learn("TB", ORG)
+        assert writes == [(ORG, ["TA"]), (ORG, ["TB"])]
+        assert fresh.enterprise_of("TB") == ORG and fresh.entry("TB").token == "xoxb-org"
+        assert not fresh.fake.calls_of("auth.teams.list")  # the table answered
+        assert fresh.enterprise_of("TZ", ask_slack=False) is None
+        spaces.unlearn("TB")                       # app_uninstalled_team: TB's row goes, TA's stays
+        assert spaces.org_teams.teams_of(ORG) == ["TA"]
+        spaces.forget_enterprise(ORG)              # the org uninstalled
+        assert spaces.org_teams.teams_of(ORG) == [] and spaces.enterprise_of("TA", ask_slack=False) is None
+    finally:
+        spaces.fake.stop()
+        fresh.fake.stop()
+
+
+def test_a_database_that_cannot_record_is_logged_and_memory_still_serves(installations, caplog):
+    store, settings, bot = installations
+    bot(ORG, None, "xoxb-org", org_wide=True)
+    spaces = workspaces_for(store, settings, {"xoxb-org": ["TA"]})
+    try:
+        def broken(*args, **kwargs):
+            raise RuntimeError("no table")
+
+        spaces.org_teams.record = broken
+        spaces.org_teams.enterprise_of = broken
+        spaces.learn("TA", ORG)
+        assert spaces.entry("TA").token == "xoxb-org"
+        assert spaces.enterprise_of("TX") is None   # table unreadable: Slack asked, and TX is not in the org
+        assert "could not record" in caplog.text and "slack_org_teams unreadable" in caplog.text
+        assert "TA" not in spaces._persisted        # tried again on the next request
+    finally:
+        spaces.fake.stop()
+
+
 def test_an_org_whose_workspaces_cannot_be_listed_lends_its_token_to_nobody(installations):
     store, settings, bot = installations
     bot(ORG, None, "xoxb-org", org_wide=True)
@@ -353,6 +447,7 @@ def test_recover_in_any_workspace_of_the_org_changes_the_orgs_configuration(org)
 def test_removing_the_org_app_from_one_workspace_keeps_the_orgs_tokens(org):
     says(org, "TA", CHANNEL["TA"], CUSTOMER["TA"], "I was charged twice for my order", "EvRA1")
     org.fake.wait_for("chat.postEphemeral", user=AGENT["TA"], where=lambda c: bool(c.args.get("blocks")))
+    assert org_rows(org) == {"TA": ORG}
     org.fake.grant_org_workspaces(ORG_TOKEN, ["TB"])  # Slack no longer lists TA in the org's reach
     assert org_event(org, "TA", {"type": "app_uninstalled_team"}, "EvOrgLeavesTA").status == 200
     spaces = org.app.services.client._workspaces
@@ -363,6 +458,7 @@ def test_removing_the_org_app_from_one_workspace_keeps_the_orgs_tokens(org):
     with pytest.raises(oauth.NotInstalled):
         spaces.entry("TA")  # a follow-up for TA finds no token now
     assert bots(org) == [(ORG, None, True)] and spaces.entry("TB").token == ORG_TOKEN
+    assert org_rows(org) == {"TB": ORG}  # TA's row deleted; TB recorded from auth.teams.list
 
 
 def test_the_message_shortcut_works_when_the_org_payload_names_no_team(org):
