@@ -29,19 +29,38 @@ def _playbook_currency(store) -> str:  # type: ignore[no-untyped-def]
 def _workspace(store, given: str | None) -> str:  # type: ignore[no-untyped-def]
     """The workspace the import is for: --workspace (checked against the installations, when there are any),
     else the one installed workspace. Single-workspace mode keeps no team id in the database (only Slack knows
-    it, through auth.test), so there --workspace is required rather than guessed."""
+    it, through auth.test), so there --workspace is required rather than guessed. Under an org-wide install
+    (Enterprise Grid) a workspace is known once it has sent the bot a request, so none is ever the default."""
+    from sqlalchemy.exc import DBAPIError
+
     from bot.storage.customers import valid_workspace
 
-    installed = store.customers.installed_workspaces()
+    try:
+        installed = store.customers.installed_workspaces()
+        orgs = store.customers.installed_orgs()
+    except DBAPIError as exc:  # a database from before migration 0008: no slack_org_teams table
+        fail(f"the database refused to list the installed workspaces ({type(exc.orig).__name__}); "
+             "run `coach db upgrade` first", 2)
+        raise AssertionError("unreachable")  # fail() exits
     if given is not None:
         team = given.strip().upper()
         if not valid_workspace(team):
             fail(f"--workspace {escape(given[:24])!r} is not a Slack team id such as T0123ABC", 2)
-        if installed and team not in installed:
-            fail(f"workspace {team} is not installed here (installed: {', '.join(installed)})", 2)
+        if (installed or orgs) and team not in installed:
+            known = ", ".join(installed) or "none yet"
+            hint = ""
+            if orgs:
+                hint = (f"; a workspace of an organisation installed org-wide ({', '.join(orgs)}) is known here once "
+                        "it has sent the bot at least one event since the org install (a message in a channel the "
+                        "bot is in, or a /recover), and customers belong to a workspace (T…), not to the "
+                        "organisation")
+            fail(f"workspace {team} is not installed here (installed: {known}){hint}", 2)
         return team
-    if len(installed) == 1:
+    if len(installed) == 1 and not orgs:
         return installed[0]
+    if orgs:
+        fail(f"--workspace is required: organisation(s) {', '.join(orgs)} are installed org-wide, so this "
+             f"database may serve workspaces it has not seen yet (known: {', '.join(installed) or 'none yet'})", 2)
     if installed:
         fail(f"--workspace is required: this database holds {len(installed)} workspaces' installations "
              f"({', '.join(installed)}) and customers belong to one", 2)

@@ -277,10 +277,20 @@ class Customers(Repository):
             return int(s.scalar(query) or 0)
 
     def installed_workspaces(self) -> list[str]:
-        """Team ids with a bot installed here (multi-workspace mode's slack_bots); [] in single-workspace mode,
-        whose one team id is only known to Slack (auth.test), not to the database."""
+        """Team ids with a bot installed here (multi-workspace mode's slack_bots), and the workspaces recorded for
+        an organisation that is still installed org-wide (slack_org_teams: those that have sent the bot a request
+        since); [] in single-workspace mode, whose one team id is only known to Slack (auth.test)."""
+        from bot.storage.org_teams import org_workspaces
         from bot.storage.slack_tables import slack_bots
 
         with self._read_sessions() as s:
-            teams = s.scalars(select(slack_bots.c.team_id).where(slack_bots.c.team_id.is_not(None)).distinct())
+            teams = set(s.scalars(select(slack_bots.c.team_id).where(slack_bots.c.team_id.is_not(None)).distinct()))
+            teams |= set(org_workspaces(s.connection()))
             return sorted(t for t in teams if t)
+
+    def installed_orgs(self) -> list[str]:
+        """Enterprise ids installed org-wide: their workspaces become known one request at a time."""
+        from bot.storage.org_teams import org_installs
+
+        with self._read_sessions() as s:
+            return org_installs(s.connection())

@@ -199,6 +199,56 @@ def _installed(sqlite_url: str, *teams: str) -> None:
                                                          bot_token="sealed", installed_at=datetime(2026, 12, 1)))
 
 
+def _org_installed(sqlite_url: str, enterprise: str, *teams: str) -> None:
+    """An org-wide install (enterprise, team None) and the workspaces recorded as its (slack_org_teams)."""
+    from bot.storage.org_teams import OrgTeams
+    from bot.storage.store import SqlStore
+
+    with SqlStore(sqlite_url) as db:
+        with db._writer.begin() as connection:
+            connection.execute(insert(slack_bots).values(
+                client_id="1.2", app_id="ACOACH", enterprise_id=enterprise, team_id=None, bot_token="sealed",
+                is_enterprise_install=True, installed_at=datetime(2026, 12, 1)))
+        OrgTeams(db._writer).record(enterprise, teams)
+
+
+def test_cli_import_takes_a_recorded_workspace_of_an_org_wide_install(sqlite_url, tmp_path, monkeypatch):
+    from bot.storage.org_teams import OrgTeams
+    from bot.storage.store import SqlStore
+
+    monkeypatch.setenv("COACH_DATABASE_URL", sqlite_url)
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    path = tmp_path / "customers.csv"
+    path.write_text(GOOD, encoding="utf-8")
+
+    def run(*extra: str):
+        return runner.invoke(app, ["customers", "import", str(path), *extra])
+
+    _org_installed(sqlite_url, "EORG")
+    unseen = run("--workspace", "TA")  # the org is installed but TA never wrote to the bot: not guessed
+    assert unseen.exit_code == 2 and "TA is not installed here (installed: none yet)" in unseen.output
+    assert "at least one event since the org install" in " ".join(unseen.output.split())
+    lone = run()                       # no default under an org install: its other workspaces are unseen yet
+    assert lone.exit_code == 2 and "--workspace is required" in lone.output and "EORG" in lone.output
+    with SqlStore(sqlite_url) as db:  # TA's first event since the org install (bot/slack/oauth.py records it)
+        OrgTeams(db._writer).record("EORG", ["TA"])
+    a = run("--workspace", "ta")
+    assert a.exit_code == 0 and "workspace TA: imported 3" in a.output, a.output
+    org = run("--workspace", "EORG")   # customers belong to a workspace, not to the organisation
+    assert org.exit_code == 2 and "not to the organisation" in " ".join(org.output.split())
+    _installed(sqlite_url, "TSOLO")    # a plain workspace install beside the org
+    assert run("--workspace", "TSOLO").exit_code == 0
+    assert run("--workspace", "TA").exit_code == 0
+    assert "installed: TA, TSOLO" in run("--workspace", "TZ").output
+    with SqlStore(sqlite_url) as db, db._writer.begin() as connection:   # the org uninstalled: its recorded workspaces no longer count
+        connection.execute(slack_bots.delete().where(slack_bots.c.enterprise_id == "EORG"))
+    gone = run("--workspace", "TA")
+    assert gone.exit_code == 2 and "TA is not installed here (installed: TSOLO)" in gone.output
+    for command in (["stats", "--json"], ["export", "--format", "jsonl"]):  # reports only check the id's form:
+        assert runner.invoke(app, [*command, "--workspace", "TA"]).exit_code == 0  # a past workspace reports
+
+
 def test_cli_import_workspace_is_required_unless_one_workspace_is_installed(sqlite_url, tmp_path, monkeypatch):
     monkeypatch.setenv("COACH_DATABASE_URL", sqlite_url)
     runner = CliRunner()
