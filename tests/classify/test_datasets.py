@@ -1,0 +1,34 @@
+"""The corpus keeps its held-out sources held out: no training row is a held-out row in another language."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from bot.classify import datasets
+from bot.classify.datasets import NOT_FOR_TRAINING, Example, build_corpus, read_corpus
+
+ROOT = Path(__file__).resolve().parents[2]
+RU_GOEMOTIONS = ROOT.parent / "shared" / "data" / "ru_goemotions" / "ru_goemotions.csv"
+
+
+def test_rows_marked_not_for_training_reach_validation_but_never_training(monkeypatch, tmp_path):
+    rows = [Example(f"reddit line {i}", "en", "neutral", None, NOT_FOR_TRAINING if i % 2 else "train", "goemotions")
+            for i in range(40)]
+    monkeypatch.setattr(datasets, "_public_examples", lambda shared, mappings: iter(rows))
+    (tmp_path / "label_mappings.json").write_text("{}")
+    corpus = build_corpus(tmp_path, tmp_path / "no-handwritten", seed=1)
+    assert {e.split for e in corpus} <= {"train", "val"}
+    assert [e for e in corpus if e.split == "val"]  # the slice still draws from every row
+    assert all(int(e.text.split()[-1]) % 2 == 0 for e in corpus if e.split == "train")
+
+
+@pytest.mark.skipif(not RU_GOEMOTIONS.is_file(), reason="needs ../shared/data beside the repository")
+def test_no_training_row_is_the_english_original_of_a_held_out_russian_row():
+    """ru_goemotions is GoEmotions' dev split translated; its originals in training would leak the held-out set."""
+    with RU_GOEMOTIONS.open(encoding="utf-8") as handle:
+        originals = {row["text_en"].strip().lower() for row in csv.DictReader(handle)}
+    training = [e for e in read_corpus(ROOT / "data" / "corpus.jsonl.gz") if e.split == "train"]
+    assert len(training) > 30_000
+    assert not [e.text for e in training if e.text.strip().lower() in originals]
