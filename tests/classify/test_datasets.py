@@ -32,3 +32,20 @@ def test_no_training_row_is_the_english_original_of_a_held_out_russian_row():
     training = [e for e in read_corpus(ROOT / "data" / "corpus.jsonl.gz") if e.split == "train"]
     assert len(training) > 30_000
     assert not [e.text for e in training if e.text.strip().lower() in originals]
+
+
+@pytest.mark.skipif(not RU_GOEMOTIONS.is_file(), reason="needs ../shared/data beside the repository")
+def test_no_line_we_translated_comes_from_the_held_out_russian_set():
+    """Our own ru/zh/et translations of GoEmotions lines must not include the held-out rows' originals either."""
+    import json
+
+    with RU_GOEMOTIONS.open(encoding="utf-8") as handle:
+        originals = {row["text_en"].strip().lower() for row in csv.DictReader(handle)}
+    folder = ROOT / "data" / "handwritten"
+    sources = [json.loads(line) for path in folder.glob("translation_source*.jsonl")
+               for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    held_out = {s["id"] for s in sources if s["text"].strip().lower() in originals}
+    translated = [json.loads(line) for path in folder.glob("translated_*.jsonl")
+                  for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(translated) > 2000
+    assert not [t["text"] for t in translated if t.get("id") in held_out and "goemotions" in t.get("source", "")]
