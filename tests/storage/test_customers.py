@@ -212,18 +212,19 @@ def _org_installed(sqlite_url: str, enterprise: str, *teams: str) -> None:
         OrgTeams(db._writer).record(enterprise, teams)
 
 
-def test_cli_import_takes_a_recorded_workspace_of_an_org_wide_install(sqlite_url, tmp_path, monkeypatch):
-    from bot.storage.org_teams import OrgTeams
-    from bot.storage.store import SqlStore
-
+@pytest.fixture
+def run(sqlite_url, tmp_path, monkeypatch):
+    """`coach customers import GOOD.csv [extra…]` on an upgraded SQLite database."""
     monkeypatch.setenv("COACH_DATABASE_URL", sqlite_url)
-    runner = CliRunner()
-    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert CliRunner().invoke(app, ["db", "upgrade"]).exit_code == 0
     path = tmp_path / "customers.csv"
     path.write_text(GOOD, encoding="utf-8")
+    return lambda *extra: CliRunner().invoke(app, ["customers", "import", str(path), *extra])
 
-    def run(*extra: str):
-        return runner.invoke(app, ["customers", "import", str(path), *extra])
+
+def test_cli_import_takes_a_recorded_workspace_of_an_org_wide_install(sqlite_url, run):
+    from bot.storage.org_teams import OrgTeams
+    from bot.storage.store import SqlStore
 
     _org_installed(sqlite_url, "EORG")
     unseen = run("--workspace", "TA")  # the org is installed but TA never wrote to the bot: not guessed
@@ -246,19 +247,10 @@ def test_cli_import_takes_a_recorded_workspace_of_an_org_wide_install(sqlite_url
     gone = run("--workspace", "TA")
     assert gone.exit_code == 2 and "TA is not installed here (installed: TSOLO)" in gone.output
     for command in (["stats", "--json"], ["export", "--format", "jsonl"]):  # reports only check the id's form:
-        assert runner.invoke(app, [*command, "--workspace", "TA"]).exit_code == 0  # a past workspace reports
+        assert CliRunner().invoke(app, [*command, "--workspace", "TA"]).exit_code == 0  # a past workspace reports
 
 
-def test_cli_import_workspace_is_required_unless_one_workspace_is_installed(sqlite_url, tmp_path, monkeypatch):
-    monkeypatch.setenv("COACH_DATABASE_URL", sqlite_url)
-    runner = CliRunner()
-    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
-    path = tmp_path / "customers.csv"
-    path.write_text(GOOD, encoding="utf-8")
-
-    def run(*extra: str):
-        return runner.invoke(app, ["customers", "import", str(path), *extra])
-
+def test_cli_import_workspace_is_required_unless_one_workspace_is_installed(sqlite_url, run):
     single = run()   # single-workspace mode: the team id is only Slack's, so it is asked for, not guessed
     assert single.exit_code == 2 and "--workspace is required in single-workspace mode" in single.output
     assert run("--workspace", "not a team").exit_code == 2
