@@ -422,7 +422,7 @@ class Workspaces:
         bot = self.store.find_bot(enterprise_id=enterprise, team_id=team_id)
         if bot is None:  # Slack is asked only for a team with no install of its own
             enterprise = enterprise or self.enterprise_of(team_id)
-            if enterprise:
+            if enterprise and self._still_reached(team_id, enterprise):
                 bot = self.store.find_bot(enterprise_id=enterprise, team_id=None, is_enterprise_install=True)
         if bot is not None and bot.bot_refresh_token:
             rotated = self.rotator.perform_bot_token_rotation(bot=bot, minutes_before_expiration=120)
@@ -431,6 +431,27 @@ class Workspaces:
                 log.info("bot token rotated", extra={"team": team_id, "enterprise": enterprise})
                 bot = rotated
         return bot
+
+    def _still_reached(self, team_id: str, enterprise: str) -> bool:
+        """Whether the org's token may still be lent to `team_id`, re-checked at every entry refresh (`ttl`).
+
+        `app_uninstalled_team` reaches one worker, which deletes the team's `slack_org_teams` row; the others would
+        go on lending the org token from memory. A row this worker wrote or read that is gone now means exactly
+        that: forget the team (fail closed until Slack lists it again). A row never written (the database refused)
+        or an unreadable table leaves memory in charge, as before."""
+        try:
+            recorded = self.org_teams.enterprise_of(team_id)
+        except Exception:  # noqa: BLE001 - e.g. a database before migration 0008: memory and Slack decide
+            return True
+        if recorded == enterprise:
+            return True
+        with self._lock:
+            if team_id not in self._persisted:
+                return True
+            self._orgs.pop(team_id, None)
+            self._persisted.pop(team_id, None)
+        log.info("the org no longer reaches this workspace", extra={"team": team_id, "enterprise": enterprise})
+        return False
 
     def entry(self, team_id: str) -> _Entry:
         from bot.slack import metrics

@@ -372,6 +372,29 @@ def test_learning_writes_a_team_once_per_worker_and_a_fresh_worker_reads_it(inst
         fresh.fake.stop()
 
 
+def test_a_workspace_removed_from_the_org_on_another_worker_loses_the_token_at_the_next_refresh(installations):
+    """app_uninstalled_team reaches one worker; the others see the row gone at their next refresh (ttl) and stop
+    lending the org token there, instead of lending it from memory until they restart."""
+    store, settings, bot = installations
+    bot(ORG, None, "xoxb-org", org_wide=True)
+    handler = workspaces_for(store, settings, {"xoxb-org": ["TA", "TB"]})
+    other = workspaces_for(store, settings, {"xoxb-org": ["TB"]})  # what Slack lists once TA has left the org
+    other.ttl = 0.0                                                 # every lookup is a refresh
+    try:
+        for spaces in (handler, other):
+            spaces.learn("TA", ORG)
+            spaces.learn("TB", ORG)
+            assert spaces.entry("TA").token == "xoxb-org"
+        handler.unlearn("TA")                                       # the event reached `handler` only
+        with pytest.raises(oauth.NotInstalled):
+            other.entry("TA")
+        assert other.enterprise_of("TA", ask_slack=False) is None
+        assert other.entry("TB").token == "xoxb-org"                # the org's other workspaces keep it
+    finally:
+        handler.fake.stop()
+        other.fake.stop()
+
+
 def test_a_database_that_cannot_record_is_logged_and_memory_still_serves(installations, caplog):
     store, settings, bot = installations
     bot(ORG, None, "xoxb-org", org_wide=True)
