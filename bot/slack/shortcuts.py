@@ -47,8 +47,9 @@ class ShortcutClick:
         ts = message.get("ts") or body.get("message_ts") or ""
         if not (user and channel and ts):
             return None
-        # an org-wide install's payload may carry `team: null`: the workspace established for the request
-        workspace = (body.get("team") or {}).get("id") or CURRENT_WORKSPACE.get() or ""
+        # multi-workspace mode: the workspace established for the request, whose incidents these are (an org-wide
+        # install's payload may carry `team: null`; in Slack Connect the clicking user's team is another one)
+        workspace = CURRENT_WORKSPACE.get() or (body.get("team") or {}).get("id") or ""
         return cls(user, workspace, channel, message.get("thread_ts") or ts, ts)
 
 
