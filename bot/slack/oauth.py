@@ -417,9 +417,14 @@ class Workspaces:
 
     def _bot(self, team_id: str) -> Bot | None:
         """The team's bot as Bolt's InstallationStoreAuthorize finds it: its own install, (enterprise, team) on
-        Grid, else its organisation's org-wide install (enterprise, None)."""
-        enterprise = self.enterprise_of(team_id, ask_slack=False)
-        bot = self.store.find_bot(enterprise_id=enterprise, team_id=team_id)
+        Grid, else its organisation's org-wide install (enterprise, None). Called at every entry refresh (`ttl`):
+        an ordinary workspace install, the common case, is found in one read, without the Grid lookups."""
+        with self._lock:
+            enterprise = self._orgs.get(team_id)
+        bot = None if enterprise else self.store.find_bot(enterprise_id=None, team_id=team_id)
+        if bot is None:
+            enterprise = enterprise or self.enterprise_of(team_id, ask_slack=False)
+            bot = self.store.find_bot(enterprise_id=enterprise, team_id=team_id) if enterprise else None
         if bot is None:  # Slack is asked only for a team with no install of its own
             enterprise = enterprise or self.enterprise_of(team_id)
             if enterprise and self._still_reached(team_id, enterprise):

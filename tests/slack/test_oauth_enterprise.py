@@ -331,6 +331,23 @@ def test_lookup_prefers_the_workspace_install_then_falls_back_to_the_org_install
         spaces.fake.stop()
 
 
+def test_an_ordinary_workspace_refresh_does_no_grid_lookups(installations):
+    """Entries refresh every ttl: a plain workspace install is found in one read, not via the org tables."""
+    store, settings, bot = installations
+    bot(None, "TSOLO", "xoxb-solo")
+    spaces = workspaces_for(store, settings)
+    spaces.ttl = 0.0
+    grid_reads: list[str] = []
+    spaces.org_teams.enterprise_of = lambda team: grid_reads.append(team)  # type: ignore[method-assign]
+    store.enterprise_of_team = lambda team: grid_reads.append(team)        # type: ignore[method-assign]
+    try:
+        for _ in range(3):
+            assert spaces.entry("TSOLO").token == "xoxb-solo"
+        assert grid_reads == []
+    finally:
+        spaces.fake.stop()
+
+
 def test_an_unknown_workspace_is_placed_in_an_org_only_by_slack(installations):
     store, settings, bot = installations
     bot(ORG, None, "xoxb-org", org_wide=True)
