@@ -24,7 +24,8 @@ from bot.labels import COMPLAINTS, TONES
 GOALS = {"false_abusive_rate": 0.01, "positive_apologised_rate": 0.05, "complaint_missed_rate": 0.10}
 # reported beside the goals, without one: the cost of any change that buys fewer apologies by sending fewer cards
 WATCHED = ("upset_ignored_rate",)
-NEGATIVE_TONES = ("angry", "frustrated", "anxious")
+# upset: a negative tone that is not abuse (abuse has its own path and figures)
+NEGATIVE_TONES = tuple(t for t, p in POLARITY_OF_TONE.items() if p == "negative" and t != "abusive")
 
 
 def group_of(example: Example) -> str | None:
