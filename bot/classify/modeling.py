@@ -3,9 +3,14 @@
 Split in two so training stays affordable on two CPU cores: `lower()` runs the frozen embeddings and
 layers once per training text (cached), `upper()` runs the fine-tuned top layers, pooling and heads on
 those cached states every epoch. `forward()` is both, which is what serving and the ONNX export run.
+
+With `adapter_rank` > 0 the lower layers are not frozen either: each of their linear maps learns a low-rank
+update (LoRA, W + scale * B @ A), stored with the version (~0.2 MB per layer at rank 16) and merged into
+the base weights when the version loads, so serving and the ONNX graph see plain linear layers.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -31,6 +36,30 @@ def _run(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Te
     return out[0] if isinstance(out, tuple) else out
 
 
+# the linear maps of a BertLayer that adapters update (all of them)
+ADAPTED = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+           "intermediate.dense", "output.dense")
+
+
+class LoRALinear(nn.Module):
+    """A frozen linear map plus a trainable low-rank update; B starts at zero, so training starts from the base."""
+
+    def __init__(self, base: nn.Linear, rank: int, scale: float):
+        super().__init__()
+        self.base = base
+        self.scale = scale
+        self.a = nn.Parameter(torch.randn(rank, base.in_features, device=base.weight.device) / math.sqrt(base.in_features))
+        self.b = nn.Parameter(torch.zeros(base.out_features, rank, device=base.weight.device))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + (x @ self.a.t() @ self.b.t()) * self.scale
+
+
+def _parent(layer: nn.Module, path: str) -> tuple[nn.Module, str]:
+    owner, _, name = path.rpartition(".")
+    return layer.get_submodule(owner), name
+
+
 class RecoveryModel(nn.Module):
     def __init__(self, bert: nn.Module, config: ModelConfig, dropout: float = 0.1):
         super().__init__()
@@ -39,6 +68,26 @@ class RecoveryModel(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.heads = nn.ModuleDict({h: nn.Linear(HIDDEN, len(labels)) for h, labels in config.heads.items()})
         self.split = config.layers - config.trained_layers
+        self.adapted = range(self.split) if config.adapter_rank > 0 else range(0)
+
+    def add_adapters(self) -> None:
+        """Wrap the lower layers' linear maps in LoRA updates (training only; versions load merged)."""
+        for index in self.adapted:
+            layer = self.bert.encoder.layer[index]
+            for path in ADAPTED:
+                parent, name = _parent(layer, path)
+                linear = getattr(parent, name)
+                if not isinstance(linear, LoRALinear):
+                    setattr(parent, name, LoRALinear(linear, self.config.adapter_rank, self.config.adapter_scale))
+
+    def adapters(self) -> dict[str, LoRALinear]:
+        found = {}
+        for index in self.adapted:
+            for path in ADAPTED:
+                module = self.bert.encoder.layer[index].get_submodule(path)
+                if isinstance(module, LoRALinear):
+                    found[f"adapter.{index}.{path}"] = module
+        return found
 
     @classmethod
     def from_base(cls, base_dir: Path, config: ModelConfig) -> "RecoveryModel":
@@ -46,10 +95,11 @@ class RecoveryModel(nn.Module):
         return cls(bert, config)
 
     def trainable(self) -> list[nn.Parameter]:
-        """The top layers and the heads; everything below stays the pip package's weights."""
+        """The top layers, the heads and any adapters; everything else stays the pip package's weights."""
         for p in self.parameters():
             p.requires_grad_(False)
         params = [p for layer in self.bert.encoder.layer[self.split:] for p in layer.parameters()]
+        params += [p for adapter in self.adapters().values() for p in (adapter.a, adapter.b)]
         params += list(self.heads.parameters())
         for p in params:
             p.requires_grad_(True)
@@ -77,6 +127,8 @@ class RecoveryModel(nn.Module):
         state = {f"heads.{k}": v for k, v in self.heads.state_dict().items()}
         for offset, layer in enumerate(self.bert.encoder.layer[self.split:]):
             state |= {f"layer.{self.split + offset}.{k}": v for k, v in layer.state_dict().items()}
+        for key, adapter in self.adapters().items():
+            state |= {f"{key}.a": adapter.a, f"{key}.b": adapter.b}
         return {k: v.detach().to(torch.float16).contiguous() for k, v in state.items()}
 
     def save_version(self, directory: Path, vocabulary: torch.Tensor | None = None) -> None:
@@ -97,6 +149,14 @@ class RecoveryModel(nn.Module):
             prefix = f"layer.{index}."
             layer_state = {k[len(prefix):]: v.float() for k, v in state.items() if k.startswith(prefix)}
             model.bert.encoder.layer[index].load_state_dict(layer_state)
+        for index in model.adapted:
+            for path in ADAPTED:
+                key = f"adapter.{index}.{path}"
+                if f"{key}.a" not in state:
+                    raise ValueError(f"{directory / WEIGHTS} lacks the adapter {key} its config promises")
+                linear = model.bert.encoder.layer[index].get_submodule(path)
+                with torch.no_grad():
+                    linear.weight += config.adapter_scale * (state[f"{key}.b"].float() @ state[f"{key}.a"].float())
         model.eval()
         return model
 

@@ -2,7 +2,9 @@
 
 Two CPU cores set the recipe: the frozen lower layers run once per text and their states are cached
 (fp16), then each epoch runs only the `trained_layers` top layers, pooling and heads, with length-bucketed
-batches. Every head learns only from rows that carry its label (masked, weighted losses); the partial
+batches. With `adapter_rank` > 0 the lower layers learn LoRA updates too, so nothing can be cached and
+every epoch runs the whole model (about 4x the time on CPU; `device="cuda"` where a GPU is lent). Every
+head learns only from rows that carry its label (masked, weighted losses); the partial
 label "not abusive" pushes p(abusive) down without claiming any other tone.
 """
 from __future__ import annotations
@@ -37,16 +39,19 @@ class TrainOptions:
     version: str
     layers: int = 6
     trained_layers: int = 2
+    adapter_rank: int = 0         # LoRA rank on the layers below the trained ones (0: they stay frozen)
     epochs: int = 3
     batch_size: int = 64
     lr_layers: float = 2e-4
     lr_heads: float = 2e-3
+    lr_adapters: float = 1e-3
     max_tokens: int = 64
     polarity_loss: float = 0.5
     language_balance: float = 0.0  # 0: rows count as they come; 1: every language's complaint rows weigh the same
     seed: int = 13
     max_rows: int | None = None   # subsample the training rows (quick trials, tests)
     threads: int | None = None
+    device: str = "cpu"
     progress: bool = True
 
 
@@ -108,20 +113,29 @@ def length_batches(lengths: list[int], batch_size: int, rng: random.Random) -> l
     return batches
 
 
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _padded(ids: list[list[int]], rows: list[int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    batch = pad([ids[i] for i in rows], pad_id=1)
+    return torch.from_numpy(batch.input_ids).to(device), torch.from_numpy(batch.attention_mask).to(device)
+
+
 def encode_lower(model: RecoveryModel, ids: list[list[int]], batch_size: int = 64,
                  progress: bool = True) -> list[torch.Tensor]:
-    """The frozen layers' output for every row, unpadded, fp16 (the once-per-text part of training)."""
+    """The frozen layers' output for every row, unpadded, fp16 on the CPU (the once-per-text part of training)."""
     states: list[torch.Tensor | None] = [None] * len(ids)
     with torch.inference_mode():
         for chunk in tqdm(by_length(ids, batch_size), desc="frozen layers", unit="batch", disable=not progress):
-            batch = pad([ids[i] for i in chunk], pad_id=1)
-            hidden = model.lower(torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask))
+            hidden = model.lower(*_padded(ids, chunk, _device(model))).to("cpu", torch.float16)
             for row, i in enumerate(chunk):
-                states[i] = hidden[row, :len(ids[i])].to(torch.float16).clone()
+                states[i] = hidden[row, :len(ids[i])].clone()
     return states  # type: ignore[return-value]
 
 
-def stack(states: list[torch.Tensor], rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+def stack(states: list[torch.Tensor], rows: list[int], device: torch.device | str = "cpu",
+          ) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(states[i].shape[0] for i in rows)
     hidden = torch.zeros(len(rows), width, states[rows[0]].shape[1])
     mask = torch.zeros(len(rows), width, dtype=torch.long)
@@ -129,22 +143,23 @@ def stack(states: list[torch.Tensor], rows: list[int]) -> tuple[torch.Tensor, to
         n = states[i].shape[0]
         hidden[r, :n] = states[i].float()
         mask[r, :n] = 1
-    return hidden, mask
+    return hidden.to(device), mask.to(device)
 
 
 def batch_loss(logits: dict[str, torch.Tensor], targets: dict[str, Targets], rows: list[int],
                weights: dict[str, torch.Tensor], config: ModelConfig, polarity_loss: float) -> torch.Tensor:
-    total = torch.zeros(())
+    device = logits["tone"].device
+    total = torch.zeros((), device=device)
     for head in config.heads:
-        index = torch.from_numpy(targets[head].index[rows])
+        index = torch.from_numpy(targets[head].index[rows]).to(device)
         keep = index >= 0
         if not keep.any():
             continue
-        row_w = torch.from_numpy(targets[head].weight[rows])[keep] * weights[head][index[keep]]
+        row_w = torch.from_numpy(targets[head].weight[rows]).to(device)[keep] * weights[head].to(device)[index[keep]]
         losses = nn.functional.cross_entropy(logits[head][keep], index[keep], reduction="none")
         scale = polarity_loss if head == "polarity" else 1.0
         total = total + scale * (losses * row_w).sum() / row_w.sum().clamp(min=1e-6)
-    not_abusive = torch.from_numpy(targets["not_abusive"].weight[rows])
+    not_abusive = torch.from_numpy(targets["not_abusive"].weight[rows]).to(device)
     if (not_abusive > 0).any():
         abusive = config.heads["tone"].index("abusive")
         log_p = torch.log_softmax(logits["tone"], 1)[:, abusive]
@@ -174,11 +189,20 @@ def predict_logits(model: RecoveryModel, encoder: InputEncoder, texts: list[str]
     out = {h: np.zeros((len(texts), len(labels)), np.float32) for h, labels in model.config.heads.items()}
     with torch.inference_mode():
         for chunk in by_length(ids, batch_size):
-            batch = pad([ids[i] for i in chunk], pad_id=1)
-            logits = model(torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask))
+            logits = model(*_padded(ids, chunk, _device(model)))
             for head, values in logits.items():
-                out[head][chunk] = values.numpy()
+                out[head][chunk] = values.float().cpu().numpy()
     return out
+
+
+def calibrate(model: RecoveryModel, encoder: InputEncoder, examples: list[Example]) -> None:
+    """Each head's temperature, fitted on the trained sources' held-out 'val' slices (real text, not ours)."""
+    calibration = [e for e in examples if e.split == "val" and e.source != "handwritten"]
+    logits = predict_logits(model, encoder, [e.text for e in calibration])
+    for head, labels in model.config.heads.items():
+        keep = [i for i, e in enumerate(calibration) if getattr(e, head) in labels and getattr(e, f"{head}_w") >= 1]
+        gold = np.array([labels.index(getattr(calibration[i], head)) for i in keep], np.int64)
+        model.config.temperatures[head] = fit_temperature(logits[head][keep], gold)
 
 
 def train_version(examples: list[Example], out_dir: Path, base_dir: Path, options: TrainOptions) -> Path:
@@ -188,26 +212,32 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
         torch.set_num_threads(options.threads)
     torch.manual_seed(options.seed)
     rng = random.Random(options.seed)
+    if options.trained_layers == 0 and options.adapter_rank == 0:
+        raise ValueError("nothing to train: trained_layers is 0 and there are no adapters")
     config = ModelConfig(version=options.version, layers=options.layers, trained_layers=options.trained_layers,
-                         seed=options.seed)
+                         adapter_rank=options.adapter_rank, seed=options.seed)
     rows = [e for e in examples if e.split == "train"]
     if options.max_rows and len(rows) > options.max_rows:
         rows = rng.sample(rows, options.max_rows)
     config.trained_on = dict(sorted(Counter(f"{e.lang}:{e.source.split(':')[0]}" for e in rows).items()))
     model = RecoveryModel.from_base(base_dir, config)
+    model.add_adapters()
+    model.to(options.device)
     encoder = InputEncoder(load_tokenizer(base_dir, options.max_tokens))
     ids = encoder.ids([e.text for e in rows])
-    states = encode_lower(model, ids, progress=options.progress)
+    # frozen lower layers run once per text; adapted ones must run in every step
+    states = None if config.adapter_rank else encode_lower(model, ids, progress=options.progress)
     targets = build_targets(rows, config)
     targets["complaint"] = balance_languages(targets["complaint"], [e.lang for e in rows], options.language_balance)
     weights = {h: torch.from_numpy(class_weights(targets[h], len(labels))) for h, labels in config.heads.items()}
 
     params = model.trainable()
-    head_params = set(id(p) for p in model.heads.parameters())
-    optimizer = torch.optim.AdamW([
-        {"params": [p for p in params if id(p) not in head_params], "lr": options.lr_layers},
-        {"params": list(model.heads.parameters()), "lr": options.lr_heads},
-    ], weight_decay=0.01)
+    adapter_params = [p for adapter in model.adapters().values() for p in (adapter.a, adapter.b)]
+    own = set(id(p) for p in [*model.heads.parameters(), *adapter_params])
+    groups = [{"params": [p for p in params if id(p) not in own], "lr": options.lr_layers},
+              {"params": list(model.heads.parameters()), "lr": options.lr_heads},
+              {"params": adapter_params, "lr": options.lr_adapters}]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=0.01)
     steps = options.epochs * math.ceil(len(rows) / options.batch_size)
     warmup = max(1, steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -217,8 +247,11 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
     with tqdm(total=steps, desc="fine-tuning", unit="batch", disable=not options.progress) as bar:
         for _ in range(options.epochs):
             for batch in length_batches([len(i) for i in ids], options.batch_size, rng):
-                hidden, mask = stack(states, batch)
-                loss = batch_loss(model.upper(hidden, mask), targets, batch, weights, config, options.polarity_loss)
+                if states is None:
+                    logits = model(*_padded(ids, batch, options.device))
+                else:
+                    logits = model.upper(*stack(states, batch, options.device))
+                loss = batch_loss(logits, targets, batch, weights, config, options.polarity_loss)
                 optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -229,16 +262,11 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
                 bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
     del states
 
-    calibration = [e for e in examples if e.split == "val" and e.source != "handwritten"]
     serving_encoder = InputEncoder(load_tokenizer(base_dir, config.max_tokens))
     vocabulary = kept_pieces(serving_encoder.tokenizer, serving_encoder.ids([e.text for e in rows]))
-    logits = predict_logits(model, serving_encoder, [e.text for e in calibration])
-    for head, labels in config.heads.items():
-        keep = [i for i, e in enumerate(calibration) if getattr(e, head) in labels and getattr(e, f"{head}_w") >= 1]
-        gold = np.array([labels.index(getattr(calibration[i], head)) for i in keep], np.int64)
-        config.temperatures[head] = fit_temperature(logits[head][keep], gold)
+    calibrate(model, serving_encoder, examples)
     directory = out_dir / options.version
-    model.save_version(directory, torch.from_numpy(vocabulary))
+    model.to("cpu").save_version(directory, torch.from_numpy(vocabulary))
     window = max(1, min(50, len(losses) // 4))
     (directory / "training.json").write_text(__import__("json").dumps({
         "version": options.version,

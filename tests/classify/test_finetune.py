@@ -2,6 +2,7 @@
 graph agrees with torch and is refused when tampered with, and that serving from it never imports torch."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -13,6 +14,8 @@ import pytest
 from safetensors.numpy import load_file
 
 from bot.classify.datasets import Example
+from bot.classify.e5_base import load_tokenizer
+from bot.classify.inputs import InputEncoder
 from bot.classify.train import TrainOptions, build_targets, class_weights, train_version
 from bot.classify.version import WEIGHTS, ModelConfig, read_config
 
@@ -150,3 +153,96 @@ def test_serving_from_onnx_never_imports_torch(tiny, cache):
     assert out.returncode == 0, out.stderr[-2000:]
     label, torch_loaded = out.stdout.split()
     assert label and torch_loaded == "False"
+
+
+@pytest.fixture(scope="module")
+def adapted(tmp_path_factory, e5_base) -> Path:
+    out = tmp_path_factory.mktemp("models")
+    options = TrainOptions(version="vlora", layers=2, trained_layers=1, adapter_rank=4, epochs=4, batch_size=8,
+                           max_tokens=32, threads=2, progress=False, lr_layers=3e-4, lr_heads=1e-2, lr_adapters=5e-3)
+    return train_version(corpus(), out, e5_base, options)
+
+
+def test_adapters_are_stored_small_and_merged_on_load(adapted, e5_base, cache):
+    """LoRA on the layer below the tuned one: stored as A/B pairs, merged into plain linear maps on load, so the
+    reloaded model (and the ONNX graph) compute what the wrapped model trained."""
+    import torch
+
+    from bot.classify.modeling import ADAPTED, LoRALinear, RecoveryModel
+    from bot.classify.onnx_backend import OnnxClassifier
+    from bot.classify.torch_backend import TorchClassifier
+
+    config = read_config(adapted)
+    state = load_file(str(adapted / WEIGHTS))
+    pairs = {k.rsplit(".", 1)[0] for k in state if k.startswith("adapter.")}
+    assert pairs == {f"adapter.0.{path}" for path in ADAPTED} and config.adapter_rank == 4
+    assert state["adapter.0.intermediate.dense.a"].shape == (4, 384)
+    assert np.abs(state["adapter.0.intermediate.dense.b"]).max() > 0  # it learned something
+    merged = RecoveryModel.load_version(adapted, e5_base, config)
+    assert not any(isinstance(m, LoRALinear) for m in merged.modules())
+    # the same version loaded without its adapters, then wrapped with the stored factors: identical logits
+    wrapped = RecoveryModel.load_version(adapted, e5_base, dataclasses.replace(config, adapter_rank=0))
+    wrapped.config, wrapped.adapted = config, range(1)
+    wrapped.add_adapters()
+    with torch.no_grad():
+        for key, module in wrapped.adapters().items():
+            module.a.copy_(torch.from_numpy(state[f"{key}.a"]).float())
+            module.b.copy_(torch.from_numpy(state[f"{key}.b"]).float())
+    wrapped.eval()
+    batch = InputEncoder(load_tokenizer(e5_base, 32)).batch([t for t, *_ in LINES])
+    ids, mask = torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask)
+    with torch.no_grad():
+        a, b = merged(ids, mask), wrapped(ids, mask)
+    for head in a:
+        assert torch.allclose(a[head], b[head], atol=1e-4)
+    # and the base's own weights differ from the merged ones: the adapters were applied
+    plain = RecoveryModel.from_base(e5_base, config)
+    assert not torch.allclose(plain.bert.encoder.layer[0].intermediate.dense.weight,
+                              merged.bert.encoder.layer[0].intermediate.dense.weight)
+    texts = [t for t, *_ in LINES]
+    reference = TorchClassifier.load(adapted, cache, threads=2).probabilities(texts)
+    fp32 = OnnxClassifier.load(adapted, cache, quantized=False, threads=2).probabilities(texts)
+    for head in ("tone", "complaint", "polarity"):
+        assert np.abs(fp32[head] - reference[head]).max() < 1e-4
+
+
+def test_a_version_missing_promised_adapters_is_refused(adapted, e5_base, tmp_path):
+    import shutil
+
+    from safetensors.numpy import save_file
+
+    from bot.classify.modeling import RecoveryModel
+
+    broken = tmp_path / "vbroken"
+    shutil.copytree(adapted, broken)
+    state = {k: v for k, v in load_file(str(broken / WEIGHTS)).items() if not k.startswith("adapter.0.output")}
+    save_file(state, str(broken / WEIGHTS))
+    with pytest.raises(ValueError, match="adapter"):
+        RecoveryModel.load_version(broken, e5_base, read_config(broken))
+
+
+def test_nothing_to_train_is_refused(e5_base, tmp_path):
+    with pytest.raises(ValueError, match="nothing to train"):
+        train_version(corpus(), tmp_path, e5_base, TrainOptions(version="v0", layers=2, trained_layers=0,
+                                                               progress=False))
+
+
+def test_a_soup_of_a_run_with_itself_computes_that_run(adapted, e5_base, tmp_path):
+    """Averaging identical runs must give back the run (adapters at twice the rank, same update)."""
+    import torch
+
+    from bot.classify.modeling import RecoveryModel
+    from bot.classify.soup import soup_version
+
+    souped = soup_version([adapted, adapted], tmp_path, "vsoup", e5_base, corpus())
+    config = read_config(souped)
+    assert config.adapter_rank == 8 and len(config.souped_from) == 2
+    assert json.loads((souped / "training.json").read_text())["souped_from"] == config.souped_from
+    batch = InputEncoder(load_tokenizer(e5_base, 32)).batch([t for t, *_ in LINES])
+    ids, mask = torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask)
+    with torch.no_grad():
+        a = RecoveryModel.load_version(adapted, e5_base, read_config(adapted))(ids, mask)
+        b = RecoveryModel.load_version(souped, e5_base, config)(ids, mask)
+    for head in a:
+        assert torch.allclose(a[head], b[head], atol=1e-3)
+    assert config.temperatures == read_config(adapted).temperatures  # refitted on the same rows: the same

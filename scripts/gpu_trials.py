@@ -1,0 +1,172 @@
+"""Fine-tune and judge several recipes at once on a lent GPU machine (see gpu_bundle.py for what travels).
+
+    python3 scripts/gpu_trials.py --bundle .device/bundle --out $OUT --workers 4 ref lora16 ...
+
+Each trial is `coach train`'s own code (train_version, then evaluate_version with pick=True on the
+out-of-distribution suite, torch) with `device="cuda"`; only the base comes from the bundle. The labelled
+threads are judged afterwards, here, with the product's language detector. Prints one summary line per
+trial and writes summary.json plus one tar per trial (the version folder, vocab mapped back to full ids).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tarfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TRIALS: dict[str, dict] = {
+    "ref": {"trained_layers": 2},
+    "lora16": {"trained_layers": 2, "adapter_rank": 16},
+    "lora16e5": {"trained_layers": 2, "adapter_rank": 16, "epochs": 5},
+    "lora32": {"trained_layers": 2, "adapter_rank": 32},
+    "lora16t0": {"trained_layers": 0, "adapter_rank": 16, "lr_heads": 2e-3},
+    "lora16s14": {"trained_layers": 2, "adapter_rank": 16, "seed": 14},
+    "lora16lb": {"trained_layers": 2, "adapter_rank": 16, "language_balance": 0.5},
+    "lora16l8": {"layers": 8, "trained_layers": 2, "adapter_rank": 16},
+    "smoke": {"layers": 2, "trained_layers": 1, "adapter_rank": 4, "epochs": 1, "max_rows": 300},  # a dry run
+}
+
+
+def rebuild_base(bundle: Path, target: Path) -> Path:
+    """The bundle's q4_0 blocks -> the converted-base layout (config.json, model.safetensors, tokenizer.json)."""
+    import shutil
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from bot.classify.e5_base import dequantize_q4_0
+
+    config = json.loads((bundle / "config.json").read_text())
+    h, ff, vocab = config["hidden_size"], config["intermediate_size"], config["vocab_size"]
+    arrays = np.load(bundle / "base.npz")
+    values = {}
+    for key in arrays.files:
+        if key == "kept":
+            continue
+        kind, name = key.split(":", 1)
+        values[name] = dequantize_q4_0(arrays[key]) if kind == "q4" else arrays[key].view("<f4").copy()
+    state = {"embeddings.word_embeddings.weight": values["emb.word"].reshape(vocab, h),
+             "embeddings.position_embeddings.weight": values["emb.pos"].reshape(-1, h),
+             "embeddings.token_type_embeddings.weight": values["emb.type"].reshape(-1, h),
+             "embeddings.LayerNorm.weight": values["emb.ln.w"], "embeddings.LayerNorm.bias": values["emb.ln.b"]}
+    parts = {"q": ("attention.self.query", (h, h)), "k": ("attention.self.key", (h, h)),
+             "v": ("attention.self.value", (h, h)), "ao": ("attention.output.dense", (h, h)),
+             "fi": ("intermediate.dense", (ff, h)), "fo": ("output.dense", (h, ff))}
+    for layer in range(config["num_hidden_layers"]):
+        prefix = f"encoder.layer.{layer}."
+        for short, (module, shape) in parts.items():
+            state[f"{prefix}{module}.weight"] = values[f"l{layer}.{short}.w"].reshape(shape)
+            state[f"{prefix}{module}.bias"] = values[f"l{layer}.{short}.b"]
+        for short, module in (("aln", "attention.output.LayerNorm"), ("oln", "output.LayerNorm")):
+            state[f"{prefix}{module}.weight"] = values[f"l{layer}.{short}.w"]
+            state[f"{prefix}{module}.bias"] = values[f"l{layer}.{short}.b"]
+    target.mkdir(parents=True, exist_ok=True)
+    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()},
+              str(target / "model.safetensors"), metadata={"format": "pt"})
+    (target / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    shutil.copy(bundle / "tokenizer.json", target / "tokenizer.json")
+    np.save(target / "kept.npy", arrays["kept"])
+    return target
+
+
+def run_trial(name: str, base: str, out: str, device: str) -> dict:
+    import numpy as np
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from bot.classify.datasets import read_corpus
+    from bot.classify.train import TrainOptions, train_version
+    from bot.classify.version import WEIGHTS
+
+    torch.set_num_threads(2)
+    started = time.perf_counter()
+    examples = read_corpus(ROOT / "data" / "corpus.jsonl.gz")
+    recipe, _, seed = name.partition("@")  # "ref@14": the ref recipe with seed 14
+    options = TrainOptions(version=name.replace("@", "-s"), device=device, progress=False,
+                           **(TRIALS[recipe] | ({"seed": int(seed)} if seed else {})))
+    directory = train_version(examples, Path(out), Path(base), options)
+    trained = time.perf_counter() - started
+    state = load_file(str(directory / WEIGHTS))  # vocab.kept: bundle ids -> the full vocabulary's ids
+    kept = torch.from_numpy(np.load(Path(base) / "kept.npy"))
+    state["vocab.kept"] = kept[state["vocab.kept"].long()].to(torch.int32).contiguous()
+    save_file(state, str(directory / WEIGHTS), metadata={"version": name})
+    return judge(directory, examples, base, device, started, trained)
+
+
+def judge(directory: Path, examples, base: str, device: str, started: float, trained: float) -> dict:
+    from bot.classify.e5_base import load_tokenizer
+    from bot.classify.evaluate import evaluate_version
+    from bot.classify.inputs import InputEncoder
+    from bot.classify.modeling import RecoveryModel
+    from bot.classify.torch_backend import TorchClassifier
+    from bot.classify.version import read_config
+
+    config = read_config(directory)
+    model = RecoveryModel.load_version(directory, Path(base), config)  # adapters merged, as serving does
+    classifier = TorchClassifier(model.to(device), InputEncoder(load_tokenizer(Path(base), config.max_tokens)))
+    report = evaluate_version(directory, examples, classifier, "torch", pick=True)
+    return {"name": directory.name, "train_s": round(trained, 1), "total_s": round(time.perf_counter() - started, 1),
+            "summary": report["summary"], "product": report["product"], "gaps": report["language_gaps"],
+            "picked": report["picked"], "groups": {g: {k: round(v, 4) for k, v in d.items() if "f1" in k}
+                                                   for g, d in report["groups"].items()}}
+
+
+def make_soup(name: str, runs: list[str], base: str, work: Path, device: str) -> dict:
+    from bot.classify.datasets import read_corpus
+    from bot.classify.soup import soup_version
+
+    started = time.perf_counter()
+    examples = read_corpus(ROOT / "data" / "corpus.jsonl.gz")
+    directory = soup_version([work / "models" / r.replace("@", "-s") for r in runs], work / "models", name, Path(base),
+                             examples, device=device)
+    return judge(directory, examples, base, device, started, 0.0)
+
+
+def main() -> None:
+    import multiprocessing as mp
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bundle", type=Path, default=ROOT / ".device" / "bundle")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/trials"))
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--tar", nargs="*", default=None, help="only these results come back as tars")
+    parser.add_argument("--soup", action="append", default=[], help="NAME=trial,trial,... averaged after training")
+    parser.add_argument("trials", nargs="+", help="recipe names (TRIALS), optionally @seed")
+    args = parser.parse_args()
+    base = rebuild_base(args.bundle, args.work / "base")
+    results: list[dict] = []
+
+    def collect(futures: dict) -> None:
+        for name, future in futures.items():
+            try:
+                result = future.result()
+            except Exception as exc:  # one failed recipe must not lose the others
+                result = {"name": name, "error": repr(exc)}
+            results.append(result)
+            print(json.dumps({k: result.get(k) for k in ("name", "train_s", "summary", "product", "gaps", "error")}),
+                  flush=True)
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / "summary.json").write_text(json.dumps(results, indent=1) + "\n")
+            if "error" not in result and (args.tar is None or name in args.tar):
+                folder = result["name"]
+                with tarfile.open(args.out / f"{folder}.tar", "w") as tar:
+                    tar.add(args.work / "models" / folder, arcname=folder)
+
+    with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as pool:
+        collect({name: pool.submit(run_trial, name, str(base), str(args.work / "models"), args.device)
+                 for name in args.trials})
+        soups = dict(spec.split("=", 1) for spec in args.soup)
+        collect({name: pool.submit(make_soup, name, runs.split(","), str(base), args.work, args.device)
+                 for name, runs in soups.items()})
+
+
+if __name__ == "__main__":
+    main()
