@@ -39,8 +39,8 @@ class TrainOptions:
     version: str
     layers: int = 6
     trained_layers: int = 2
-    adapter_rank: int = 0         # LoRA rank on the layers below the trained ones (0: they stay frozen)
-    epochs: int = 3
+    adapter_rank: int = 16        # LoRA rank on the layers below the trained ones (0: they stay frozen)
+    epochs: int = 5
     batch_size: int = 64
     lr_layers: float = 2e-4
     lr_heads: float = 2e-3

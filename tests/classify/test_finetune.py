@@ -46,8 +46,8 @@ def corpus() -> list[Example]:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory, e5_base) -> Path:
     out = tmp_path_factory.mktemp("models")
-    options = TrainOptions(version="vtiny", layers=2, trained_layers=1, epochs=4, batch_size=8, max_tokens=32,
-                           threads=2, progress=False, lr_layers=3e-4, lr_heads=1e-2)
+    options = TrainOptions(version="vtiny", layers=2, trained_layers=1, adapter_rank=0, epochs=4, batch_size=8,
+                           max_tokens=32, threads=2, progress=False, lr_layers=3e-4, lr_heads=1e-2)
     return train_version(corpus(), out, e5_base, options)
 
 
@@ -224,7 +224,7 @@ def test_a_version_missing_promised_adapters_is_refused(adapted, e5_base, tmp_pa
 def test_nothing_to_train_is_refused(e5_base, tmp_path):
     with pytest.raises(ValueError, match="nothing to train"):
         train_version(corpus(), tmp_path, e5_base, TrainOptions(version="v0", layers=2, trained_layers=0,
-                                                               progress=False))
+                                                               adapter_rank=0, progress=False))
 
 
 def test_a_soup_of_a_run_with_itself_computes_that_run(adapted, e5_base, tmp_path):
