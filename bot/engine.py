@@ -40,6 +40,11 @@ class RecoveryEngine:
     def classify(self, text: str) -> Classification:
         return self.classifier.classify(text)
 
+    @property
+    def unsure_threshold(self) -> float:
+        """The served version's: stored labels below it are read back as unsure, as the model said them."""
+        return self.classifier.thresholds.unsure
+
     def suggest(self, text: str, thread: list[ThreadMessage] | None = None, customer: CustomerProfile | None = None,
                 agent_role: Role = "agent", has_files: bool = False,
                 classification: Classification | None = None) -> RecoveryPlan:

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltContext, BoltResponse
 
-from bot.classify.decisions import Thresholds
 from bot.coach.checklist import ordered
 from bot.coach.memory import load_profile
 from bot.coach.models import Classification, RecoveryPlan, ThreadMessage
@@ -295,8 +294,7 @@ def thread_classification(services: Services, workspace: str, channel: str, thre
     """
     if incident is None or thread_ts == ts:
         return own, None
-    thresholds = getattr(services.engine.classifier, "thresholds", None) or Thresholds()
-    earlier = [stored.classification(thresholds.unsure)
+    earlier = [stored.classification(services.engine.unsure_threshold)
                for stored in services.store.thread_labels_before(workspace, channel, thread_ts, ts)]
     return follow_up_labels(text, own, earlier, services.engine.playbook.severity.tone_points,
                             resolved=incident.status == "resolved")

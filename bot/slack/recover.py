@@ -172,7 +172,8 @@ def plan_thread(services, user: str, workspace: str, channel: str, thread_ts: st
     """The one thread planner, behind `/recover <link>` and the "Recovery plan" shortcut.
 
     Plans `message_ts` (or the thread's latest customer message) with everything said before it and the
-    thread's labels (thread_labels); records the incident when the thread has none. Returns the plan, or a
+    thread's labels (thread_labels), read as stored where the bot stored them (so an agent's *Wrong tone/type*
+    correction holds here too) and classified where it did not; records the incident when the thread has none. Returns the plan, or a
     sentence for the requester saying why there is none (never raises for a missing thread or channel).
     """
     read = _read_thread(services, channel, thread_ts)
@@ -186,8 +187,11 @@ def plan_thread(services, user: str, workspace: str, channel: str, thread_ts: st
     before = [m for m in messages if float(m["ts"]) < float(chosen["ts"])]
     earlier = [ThreadMessage(text=m["text"], from_customer=m in customer_msgs, has_files=bool(m.get("files")))
                for m in before]
-    classification = services.engine.classify(chosen["text"])
-    earlier_labels = [services.engine.classify(m["text"]) for m in before if m in customer_msgs]
+    # labels as stored (an agent's correction first), as the live card read them; only unseen messages are classified
+    stored = {s.message_ts: s.classification(services.engine.unsure_threshold)
+              for s in services.store.thread_labels_before(workspace, channel, thread_ts, chosen["ts"], inclusive=True)}
+    classification = stored.get(chosen["ts"]) or services.engine.classify(chosen["text"])
+    earlier_labels = [stored.get(m["ts"]) or services.engine.classify(m["text"]) for m in before if m in customer_msgs]
     labels, why = thread_labels(classification, earlier_labels, services.engine.playbook.severity.tone_points)
     profile = load_profile(services.store, workspace, chosen["user"], thread_ts, services.now())  # memory in full below
     profile = with_value(profile, services, workspace, chosen["user"])  # customers table > Slack profile > playbook

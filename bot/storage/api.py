@@ -132,8 +132,8 @@ class Store(Protocol):
     def due_follow_ups(self, now: datetime, owner: str | None = None,
                        workspace: str | None = None) -> list[DueFollowUp]: ...  # listing only
     def incident_for_thread(self, workspace: str, channel: str, thread_ts: str) -> IncidentSummary | None: ...
-    def thread_labels_before(self, workspace: str, channel: str, thread_ts: str,
-                             before_ts: str) -> list[StoredLabels]: ...  # earlier customer messages, oldest first
+    def thread_labels_before(self, workspace: str, channel: str, thread_ts: str, before_ts: str,
+                             inclusive: bool = False) -> list[StoredLabels]: ...  # customer messages, oldest first
     def customer_history(self, workspace: str, customer_id: str, limit: int = 5) -> list[IncidentSummary]: ...
     def incidents_since(self, since: datetime, workspace: str | None = None) -> list[IncidentSummary]: ...
     def agent_open_threads(self, agent: str, workspace: str | None = None, limit: int = 10,

@@ -510,10 +510,11 @@ class SqlStore:
             )).one_or_none()
             return self._summaries(s, [incident])[0] if incident else None
 
-    def thread_labels_before(self, workspace: str, channel: str, thread_ts: str,
-                             before_ts: str) -> list[StoredLabels]:
-        """The stored labels of the thread's customer messages sent before `before_ts`, oldest first; deleted ones
-        left out (the customer took them back). What the live card's thread rule reads: no inference again."""
+    def thread_labels_before(self, workspace: str, channel: str, thread_ts: str, before_ts: str,
+                             inclusive: bool = False) -> list[StoredLabels]:
+        """The stored labels of the thread's customer messages sent before `before_ts` (`inclusive`: up to and
+        including it), oldest first; deleted ones left out (the customer took them back). What the live card's
+        thread rule and the thread plans read: no inference again, and an agent's correction wins."""
         with self.read_session() as s:
             rows = s.execute(
                 select(IncidentMessage).join(Incident, Incident.id == IncidentMessage.incident_id)
@@ -524,7 +525,8 @@ class SqlStore:
                                  tone_confidence=m.tone_confidence, tone_corrected=m.tone != m.model_tone,
                                  complaint=m.complaint, complaint_confidence=m.complaint_confidence,
                                  complaint_corrected=m.complaint != m.model_complaint)
-                    for m in rows if float(m.message_ts) < float(before_ts) and m.text != DELETED_TEXT]
+                    for m in rows if m.text != DELETED_TEXT and (float(m.message_ts) < float(before_ts) or (
+                        inclusive and float(m.message_ts) == float(before_ts)))]
 
     def customer_history(self, workspace: str, customer_id: str, limit: int = 5) -> list[IncidentSummary]:
         customer = self._pseudonym(customer_id)

@@ -45,11 +45,14 @@ def report_peak():  # VmHWM: this process's own peak (ru_maxrss would carry the 
 
 atexit.register(report_peak)
 import bot.cli.common as common
+from bot.classify.decisions import Thresholds
 from bot.coach.models import Classification, Prediction
 from bot.engine import RecoveryEngine
 from bot.settings import Settings
 
 class Fast:
+    thresholds = Thresholds()
+
     def classify(self, text):
         return Classification(language="en", tone=Prediction(label="neutral", confidence=0.9),
                               complaint=Prediction(label="none", confidence=0.9))

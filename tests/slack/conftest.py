@@ -10,6 +10,7 @@ from typing import Callable, Iterator
 
 import pytest
 
+from bot.classify.decisions import Thresholds
 from bot.coach.models import Classification, Prediction
 from bot.engine import RecoveryEngine
 from bot.settings import Settings
@@ -44,6 +45,8 @@ class FakeClassifier:
         ("где мой заказ", classification("angry", "delivery", "ru")),
         ("broken", classification("angry", "product_quality")),
     ]
+
+    thresholds = Thresholds()  # the served classifier's defaults: stored labels are read back with them
 
     def __init__(self) -> None:
         self.calls = 0

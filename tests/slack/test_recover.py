@@ -38,6 +38,25 @@ def test_full_plan_from_a_message_link(bot):
     assert "coach_send_apology" in buttons(plan.args)
 
 
+def test_a_thread_plan_reads_the_stored_labels_so_an_agents_correction_holds(bot):
+    """/recover <link> plans with the labels the live card stored (the agent's correction first), classifying only
+    messages the bot never stored; before, it classified the whole thread again and dropped the correction."""
+    message, _ = bot.driver.message(CUSTOMER, "I was charged twice for order 12345", CHANNEL)  # angry / billing
+    card = card_for(bot.fake, AGENT)
+    bot.driver.click(AGENT, buttons(card.args)["coach_wrong_label"], CHANNEL)
+    view = _view(bot.fake.wait_for("views.open")[-1])
+    picked = {"tone": {"value": {"type": "static_select", "selected_option": None}},
+              "complaint": {"value": {"type": "static_select", "selected_option": {"value": "refund"}}}}
+    bot.driver.submit_view(AGENT, view, picked)
+    bot.fake.wait_for("chat.postEphemeral", user=AGENT, where=lambda c: "correction saved" in (c.args.get("text") or ""))
+    calls = bot.services.engine.classifier.calls
+    link = f"<https://ours.slack.com/archives/{CHANNEL}/p{message['ts'].replace('.', '')}>"
+    bot.driver.command(SUPERVISOR, link, CHANNEL)
+    text = _response(bot, "Recovery coach").blocks_text()
+    assert "*Complaint:* refund" in text and "*Complaint:* billing" not in text
+    assert bot.services.engine.classifier.calls == calls  # read as stored, not classified again
+
+
 def test_bare_recover_in_a_channel_uses_its_latest_open_incident(bot):
     bot.driver.message(CUSTOMER, "My parcel is still not here", CHANNEL)
     card_for(bot.fake, AGENT)

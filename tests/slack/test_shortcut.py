@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from bot.classify.decisions import Thresholds
 from bot.coach.models import Classification
 from bot.coach.thread_labels import thread_labels
 from bot.engine import RecoveryEngine
@@ -176,6 +177,7 @@ class ThreadClassifier:
     """The model's part for the four-language threads: the language by script and word, billing in the first line."""
 
     BILLING = ("charged twice", "дважды", "两次", "kaks korda")
+    thresholds = Thresholds()
 
     def classify(self, text: str) -> Classification:
         language = ("ru" if re.search("[а-яё]", text.lower()) else "zh" if re.search("[\u4e00-\u9fff]", text)

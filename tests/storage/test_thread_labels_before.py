@@ -24,6 +24,11 @@ def test_earlier_messages_oldest_first_with_corrections_as_sure_and_deleted_left
     assert second.tone.unsure  # the model's own tone, below the threshold
     assert store.thread_labels_before(WORKSPACE, CHANNEL, "700.1", "700.1") == []
     assert store.thread_labels_before(WORKSPACE, CHANNEL, "no-thread", "9.9") == []
+    # inclusive: the planned message's own stored labels too (the thread plans read them, corrections first)
+    assert [f.message_ts for f in store.thread_labels_before(WORKSPACE, CHANNEL, "700.1", "700.2", inclusive=True)] == [
+        "700.1", "700.2"]
+    assert [f.message_ts for f in store.thread_labels_before(WORKSPACE, CHANNEL, "700.1", "700.3", inclusive=True)] == [
+        "700.1", "700.2"]  # 700.3 was deleted
 
 
 def test_a_message_recorded_with_a_low_confidence_stays_unsure(store, book):
