@@ -214,9 +214,9 @@ def build_app(settings: Settings, engine: RecoveryEngine, store: Store, client: 
     installations: oauth.EncryptedInstallationStore | None = None
     if multi:
         oauth.check_settings(settings)
-        engine_ = oauth.database_engine(store, settings)
+        engine_, reader = oauth.database_engines(store, settings)
         installations = oauth.EncryptedInstallationStore(settings.slack_client_id or "", engine_,
-                                                         oauth.TokenCipher.from_settings(settings))
+                                                         oauth.TokenCipher.from_settings(settings), reader)
         base_url = client.base_url
         workspaces = oauth.Workspaces(installations, settings, lambda token: build_web_client(token or None, base_url))
         configs_ = getattr(store, "workspace_configs", None)

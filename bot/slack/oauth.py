@@ -119,13 +119,36 @@ class TokenCipher:
 
 class EncryptedInstallationStore(SQLAlchemyInstallationStore):
     """slack-sdk's SQLAlchemy installation store; bot/user access and refresh tokens sealed before every
-    write and opened after every read, so the database and its backups never hold a usable token."""
+    write and opened after every read, so the database and its backups never hold a usable token.
+
+    Reads go to `reader` when one is given: on SQLite the store's writer engine begins every transaction with
+    BEGIN IMMEDIATE (bot/storage/db.py), so each request's token lookup (Bolt's authorize) would otherwise take
+    the database's write lock and queue behind the inbox's writes in every worker."""
 
     TOKENS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
 
-    def __init__(self, client_id: str, engine: "Engine", cipher: TokenCipher):
+    def __init__(self, client_id: str, engine: "Engine", cipher: TokenCipher, reader: "Engine | None" = None):
         super().__init__(client_id=client_id, engine=engine, logger=get_logger("slack.installations"))
         self.cipher = cipher
+        self.reader = reader or engine
+        # the SDK's own find_* run unchanged on a copy of this store whose engine is the reader
+        self._reading = self
+        if self.reader is not engine:
+            self._reading = copy.copy(self)
+            self._reading.engine = self.reader
+            self._reading._reading = self._reading
+
+    def find_bot(self, *, enterprise_id: str | None, team_id: str | None,
+                 is_enterprise_install: bool | None = False) -> Bot | None:
+        reading = self._reading if self._reading is not self else super()
+        return reading.find_bot(enterprise_id=enterprise_id, team_id=team_id,
+                                is_enterprise_install=is_enterprise_install)
+
+    def find_installation(self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None,
+                          is_enterprise_install: bool | None = False) -> Installation | None:
+        reading = self._reading if self._reading is not self else super()
+        return reading.find_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id,
+                                         is_enterprise_install=is_enterprise_install)
 
     def _sealed(self, item: Any) -> Any:
         sealed = copy.copy(item)
@@ -157,7 +180,7 @@ class EncryptedInstallationStore(SQLAlchemyInstallationStore):
         from sqlalchemy import select
 
         c = self.bots.c
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             return connection.execute(select(c.enterprise_id).where(
                 c.client_id == self.client_id, c.team_id == team_id, c.enterprise_id.is_not(None))
                 .order_by(c.installed_at.desc()).limit(1)).scalar()
@@ -167,7 +190,7 @@ class EncryptedInstallationStore(SQLAlchemyInstallationStore):
         from sqlalchemy import select
 
         c = self.bots.c
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             enterprises = connection.execute(select(c.enterprise_id).where(
                 c.client_id == self.client_id, c.is_enterprise_install.is_(True), c.team_id.is_(None),
                 c.enterprise_id.is_not(None)).distinct()).scalars().all()
@@ -178,19 +201,21 @@ class EncryptedInstallationStore(SQLAlchemyInstallationStore):
         """Installed workspaces with a bot token (readiness: the store answers)."""
         from sqlalchemy import func, select
 
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(self.bots)
                                           .where(self.bots.c.client_id == self.client_id)).scalar() or 0)
 
 
-def database_engine(store: Any, settings: Settings) -> "Engine":
-    """The incident store's writer engine (same pool, SQLite pragmas and busy timeout); a new one otherwise."""
-    engine = getattr(store, "_writer", None)
-    if engine is not None:
-        return engine
+def database_engines(store: Any, settings: Settings) -> tuple["Engine", "Engine"]:
+    """(writer, reader): the incident store's engines (same pools, SQLite pragmas and busy timeout; on a SQLite
+    file the reader does not take the write lock); one new engine for both otherwise."""
+    writer = getattr(store, "_writer", None)
+    if writer is not None:
+        return writer, getattr(store, "_reader", writer)
     from sqlalchemy import create_engine
 
-    return create_engine(settings.coach_database_url, pool_pre_ping=True)
+    engine = create_engine(settings.coach_database_url, pool_pre_ping=True)
+    return engine, engine
 
 
 def build_oauth_settings(settings: Settings, installation_store: EncryptedInstallationStore,
@@ -314,7 +339,7 @@ class Workspaces:
         self._orgs: dict[str, str] = {}            # team id -> enterprise id, as learned
         self._org_teams_checked: dict[str, float] = {}  # enterprise -> when auth.teams.list last answered
         self._persisted: dict[str, tuple[str, float]] = {}  # team -> (enterprise, when this worker wrote the row)
-        self.org_teams = OrgTeams(store.engine)
+        self.org_teams = OrgTeams(store.engine, store.reader)
         self._lock = threading.Lock()
         # the settings a workspace's RoleResolver reads: its own role lists (bot/slack/workspace_config.py)
         self.settings_for: Callable[[str], Any] = lambda team: settings

@@ -22,17 +22,19 @@ _T = slack_org_teams.c
 
 
 class OrgTeams:
-    """Reads and writes of `slack_org_teams` on the installation store's engine."""
+    """Reads and writes of `slack_org_teams` on the installation store's engines: reads on `reader` (on SQLite
+    the writer's BEGIN IMMEDIATE would take the write lock for a lookup every worker makes each refresh)."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, reader: Engine | None = None):
         self.engine = engine
+        self.reader = reader or engine
 
     def enterprise_of(self, team_id: str) -> str | None:
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             return connection.execute(select(_T.enterprise_id).where(_T.team_id == team_id)).scalar()
 
     def teams_of(self, enterprise_id: str) -> list[str]:
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             return sorted(connection.execute(select(_T.team_id).where(_T.enterprise_id == enterprise_id)).scalars())
 
     def record(self, enterprise_id: str, team_ids: Iterable[str], now: datetime | None = None) -> None:

@@ -513,3 +513,41 @@ def test_the_message_shortcut_works_when_the_org_payload_names_no_team(org):
     assert plan.args["_auth"] == f"Bearer {ORG_TOKEN}" and plan.args["channel"] == CHANNEL["TA"]
     incident = org.store.incident_for_thread("TA", CHANNEL["TA"], message["ts"])
     assert f'"i":{incident.id},' in str(plan.args["blocks"])  # planned on TA's incident, found under TA
+
+
+def test_token_and_org_lookups_read_without_the_sqlite_write_lock(database_url):
+    """Bolt's authorize (find_bot / find_installation) and the org-table reads run on the store's reader engine:
+    on SQLite the writer begins every transaction with BEGIN IMMEDIATE, so each request's lookup would take the
+    write lock in every worker. Saves and deletes still go to the writer."""
+    from datetime import datetime
+
+    from slack_sdk.oauth.installation_store.models.bot import Bot
+    from sqlalchemy import event
+
+    from bot.settings import Settings
+    from bot.storage.store import SqlStore
+
+    settings = Settings(_env_file=None, slack_client_id=CLIENT_ID, slack_client_secret="s",
+                        coach_database_url=database_url, coach_token_key=Fernet.generate_key().decode())
+    sql = SqlStore(database_url)
+    writer, reader = oauth.database_engines(sql, settings)
+    assert writer is not reader  # a SQLite file: a reader of its own
+    store = oauth.EncryptedInstallationStore(CLIENT_ID, writer, oauth.TokenCipher.from_settings(settings), reader)
+    begun: list[str] = []
+    event.listen(writer, "begin", lambda connection: begun.append("writer"))
+    event.listen(reader, "begin", lambda connection: begun.append("reader"))
+    store.save_bot(Bot(app_id="ACOACH", enterprise_id="E1", team_id=None, bot_token="xoxb-org", bot_id="BCOACH",
+                       bot_user_id="UBOT", bot_scopes="chat:write", is_enterprise_install=True,
+                       installed_at=datetime.now().timestamp()))
+    assert "writer" in begun and "reader" not in begun
+    spaces = oauth.Workspaces(store, settings, lambda token: None)
+    spaces.org_teams.record("E1", ["TA"])
+    begun.clear()
+    found = store.find_bot(enterprise_id="E1", team_id=None, is_enterprise_install=True)
+    assert found is not None and found.bot_token == "xoxb-org"  # opened by the cipher on the reading copy
+    assert store.find_installation(enterprise_id="E1", team_id=None, is_enterprise_install=True) is None
+    assert [b.enterprise_id for b in store.org_bots()] == ["E1"] and store.count_bots() == 1
+    assert store.enterprise_of_team("TA") is None
+    assert spaces.org_teams.enterprise_of("TA") == "E1" and spaces.org_teams.teams_of("E1") == ["TA"]
+    assert begun and set(begun) == {"reader"}
+    sql.close()
