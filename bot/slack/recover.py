@@ -188,8 +188,8 @@ def plan_thread(services, user: str, workspace: str, channel: str, thread_ts: st
     earlier = [ThreadMessage(text=m["text"], from_customer=m in customer_msgs, has_files=bool(m.get("files")))
                for m in before]
     # labels as stored (an agent's correction first), as the live card read them; only unseen messages are classified
-    stored = {s.message_ts: s.classification(services.engine.unsure_threshold)
-              for s in services.store.thread_labels_before(workspace, channel, thread_ts, chosen["ts"], inclusive=True)}
+    stored = {s.message_ts: s.classification(services.engine.unsure_threshold) for s in
+              services.store.thread_labels_before(workspace, channel, thread_ts, chosen["ts"], inclusive=True)}
     classification = stored.get(chosen["ts"]) or services.engine.classify(chosen["text"])
     earlier_labels = [stored.get(m["ts"]) or services.engine.classify(m["text"]) for m in before if m in customer_msgs]
     labels, why = thread_labels(classification, earlier_labels, services.engine.playbook.severity.tone_points)

@@ -48,7 +48,8 @@ def test_a_thread_plan_reads_the_stored_labels_so_an_agents_correction_holds(bot
     picked = {"tone": {"value": {"type": "static_select", "selected_option": None}},
               "complaint": {"value": {"type": "static_select", "selected_option": {"value": "refund"}}}}
     bot.driver.submit_view(AGENT, view, picked)
-    bot.fake.wait_for("chat.postEphemeral", user=AGENT, where=lambda c: "correction saved" in (c.args.get("text") or ""))
+    bot.fake.wait_for("chat.postEphemeral", user=AGENT,
+                      where=lambda c: "correction saved" in (c.args.get("text") or ""))
     calls = bot.services.engine.classifier.calls
     link = f"<https://ours.slack.com/archives/{CHANNEL}/p{message['ts'].replace('.', '')}>"
     bot.driver.command(SUPERVISOR, link, CHANNEL)
