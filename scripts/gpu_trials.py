@@ -34,54 +34,13 @@ TRIALS: dict[str, dict] = {
 }
 
 
-def rebuild_base(bundle: Path, target: Path) -> Path:
-    """The bundle's q4_0 blocks -> the converted-base layout (config.json, model.safetensors, tokenizer.json)."""
-    import shutil
-
-    import numpy as np
-    from safetensors.numpy import save_file
-
-    from bot.classify.e5_base import dequantize_q4_0
-
-    config = json.loads((bundle / "config.json").read_text())
-    h, ff, vocab = config["hidden_size"], config["intermediate_size"], config["vocab_size"]
-    arrays = np.load(bundle / "base.npz")
-    values = {}
-    for key in arrays.files:
-        if key == "kept":
-            continue
-        kind, name = key.split(":", 1)
-        values[name] = dequantize_q4_0(arrays[key]) if kind == "q4" else arrays[key].view("<f4").copy()
-    state = {"embeddings.word_embeddings.weight": values["emb.word"].reshape(vocab, h),
-             "embeddings.position_embeddings.weight": values["emb.pos"].reshape(-1, h),
-             "embeddings.token_type_embeddings.weight": values["emb.type"].reshape(-1, h),
-             "embeddings.LayerNorm.weight": values["emb.ln.w"], "embeddings.LayerNorm.bias": values["emb.ln.b"]}
-    parts = {"q": ("attention.self.query", (h, h)), "k": ("attention.self.key", (h, h)),
-             "v": ("attention.self.value", (h, h)), "ao": ("attention.output.dense", (h, h)),
-             "fi": ("intermediate.dense", (ff, h)), "fo": ("output.dense", (h, ff))}
-    for layer in range(config["num_hidden_layers"]):
-        prefix = f"encoder.layer.{layer}."
-        for short, (module, shape) in parts.items():
-            state[f"{prefix}{module}.weight"] = values[f"l{layer}.{short}.w"].reshape(shape)
-            state[f"{prefix}{module}.bias"] = values[f"l{layer}.{short}.b"]
-        for short, module in (("aln", "attention.output.LayerNorm"), ("oln", "output.LayerNorm")):
-            state[f"{prefix}{module}.weight"] = values[f"l{layer}.{short}.w"]
-            state[f"{prefix}{module}.bias"] = values[f"l{layer}.{short}.b"]
-    target.mkdir(parents=True, exist_ok=True)
-    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()},
-              str(target / "model.safetensors"), metadata={"format": "pt"})
-    (target / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    shutil.copy(bundle / "tokenizer.json", target / "tokenizer.json")
-    np.save(target / "kept.npy", arrays["kept"])
-    return target
-
-
 def run_trial(name: str, base: str, out: str, device: str) -> dict:
     import numpy as np
     import torch
-    from safetensors.torch import load_file, save_file
+    from safetensors.numpy import load_file, save_file
 
     from bot.classify.datasets import read_corpus
+    from bot.classify.gpu_bundle import full_ids
     from bot.classify.train import TrainOptions, train_version
     from bot.classify.version import WEIGHTS
 
@@ -94,8 +53,7 @@ def run_trial(name: str, base: str, out: str, device: str) -> dict:
     directory = train_version(examples, Path(out), Path(base), options)
     trained = time.perf_counter() - started
     state = load_file(str(directory / WEIGHTS))  # vocab.kept: bundle ids -> the full vocabulary's ids
-    kept = torch.from_numpy(np.load(Path(base) / "kept.npy"))
-    state["vocab.kept"] = kept[state["vocab.kept"].long()].to(torch.int32).contiguous()
+    state["vocab.kept"] = full_ids(Path(base), state["vocab.kept"]).astype(np.int32)
     save_file(state, str(directory / WEIGHTS), metadata={"version": name})
     return judge(directory, examples, base, device, started, trained)
 
@@ -142,7 +100,9 @@ def main() -> None:
     parser.add_argument("--soup", action="append", default=[], help="NAME=trial,trial,... averaged after training")
     parser.add_argument("trials", nargs="+", help="recipe names (TRIALS), optionally @seed")
     args = parser.parse_args()
-    base = rebuild_base(args.bundle, args.work / "base")
+    from bot.classify.gpu_bundle import unpack
+
+    base = unpack(args.bundle, args.work / "base")
     results: list[dict] = []
 
     def collect(futures: dict) -> None:
