@@ -86,6 +86,7 @@ def train(
         fail("--trained-layers cannot exceed --layers")
     if trained_layers == 0 and adapter_rank == 0:
         fail("nothing to train: give --trained-layers or --adapter-rank")
+    _check_device(device)
     settings = Settings()
     examples = _corpus(corpus)
     out = out or settings.coach_model_store
@@ -117,6 +118,21 @@ def train(
         (models_dir / "CURRENT").write_text(version + "\n")
     Console().print(f"[green]trained[/green] {directory}" + (" (now current)" if set_current else ""))
     _print_report(report)
+
+
+def _check_device(device: str) -> None:
+    """Refuse a device torch cannot use before the corpus is read and the base loaded (minutes saved)."""
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError):
+        fail(f"--device {device!r} is not a torch device (cpu, cuda, cuda:1, mps)")
+    if kind == "cuda" and not torch.cuda.is_available():
+        fail(f"--device {device}: this torch ({torch.__version__}) sees no CUDA GPU; train on cpu, or on a machine "
+             "with one (README: Trials on a lent GPU)")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        fail(f"--device {device}: no Apple GPU here")
 
 
 def _evaluate(directory: Path, examples, settings: Settings, backend: str, pick: bool = False,

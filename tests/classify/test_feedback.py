@@ -53,3 +53,15 @@ def test_train_with_feedback_folds_corrections_into_a_new_version(tmp_path, monk
     switched = CliRunner().invoke(app, ["model", "use", "v1", "--models-dir", str(models)])
     assert switched.exit_code == 1  # v1 here is an empty folder: refused, CURRENT untouched
     assert (models / "CURRENT").read_text().strip() == "v2"
+
+
+def test_train_refuses_a_device_it_cannot_use_before_reading_anything(tmp_path):
+    """No CUDA in this torch (the CPU wheel): a clear error at once, not a traceback after the corpus and base load."""
+    import torch
+
+    missing = tmp_path / "no-corpus.jsonl.gz"  # never read: the device is checked first
+    result = CliRunner().invoke(app, ["train", "--corpus", str(missing), "--device", "tpu9"])
+    assert result.exit_code == 1 and "not a torch device" in result.output
+    if not torch.cuda.is_available():
+        result = CliRunner().invoke(app, ["train", "--corpus", str(missing), "--device", "cuda"])
+        assert result.exit_code == 1 and "sees no CUDA GPU" in result.output
