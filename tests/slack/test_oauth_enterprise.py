@@ -298,40 +298,46 @@ def installations(database_url):
     engine.dispose()
 
 
-def workspaces_for(store, settings, org_teams: dict[str, list[str]] | None = None) -> oauth.Workspaces:
-    """Workspaces whose clients answer auth.teams.list from `org_teams` (token -> its workspaces)."""
+@pytest.fixture
+def workspaces_for():
+    """Workspaces(store, settings, org_teams) whose clients answer auth.teams.list from `org_teams` (token -> its
+    workspaces), each on a fake Slack of its own that is stopped when the test ends."""
     from bot.slack.fake_api import FakeSlack
-
-    fake = FakeSlack().start()
-    for token, teams in (org_teams or {}).items():
-        fake.grant_org_workspaces(token, teams)
     from bot.slack.resilience import build_web_client
 
-    spaces = oauth.Workspaces(store, settings, lambda token: build_web_client(token or None, fake.api_url))
-    spaces.fake = fake  # type: ignore[attr-defined]
-    return spaces
+    fakes: list[FakeSlack] = []
+
+    def make(store, settings, org_teams: dict[str, list[str]] | None = None) -> oauth.Workspaces:
+        fake = FakeSlack().start()
+        fakes.append(fake)
+        for token, teams in (org_teams or {}).items():
+            fake.grant_org_workspaces(token, teams)
+        spaces = oauth.Workspaces(store, settings, lambda token: build_web_client(token or None, fake.api_url))
+        spaces.fake = fake  # type: ignore[attr-defined]
+        return spaces
+
+    yield make
+    for fake in fakes:
+        fake.stop()
 
 
-def test_lookup_prefers_the_workspace_install_then_falls_back_to_the_org_install(installations):
+def test_lookup_prefers_the_workspace_install_then_falls_back_to_the_org_install(installations, workspaces_for):
     store, settings, bot = installations
     bot(ORG, None, "xoxb-org", org_wide=True)
     bot(ORG, "TB", "xoxb-tb-own")          # a workspace install on a Grid workspace of the same org
     bot(None, "TSOLO", "xoxb-solo")        # an ordinary workspace
     spaces = workspaces_for(store, settings, {"xoxb-org": ["TA", "TB"]})
-    try:
-        spaces.learn("TA", ORG)
-        assert spaces.entry("TA").token == "xoxb-org" and spaces.entry("TA").org_wide
-        assert spaces.entry("TB").token == "xoxb-tb-own" and not spaces.entry("TB").org_wide
-        assert spaces.entry("TSOLO").token == "xoxb-solo"
-        assert spaces.org_install_of("TA") == ORG and spaces.org_install_of("TB") is None
-        assert not spaces.fake.calls_of("auth.teams.list")  # every team here was placed without asking Slack
-        with pytest.raises(oauth.NotInstalled):
-            spaces.entry("TNOWHERE")
-    finally:
-        spaces.fake.stop()
+    spaces.learn("TA", ORG)
+    assert spaces.entry("TA").token == "xoxb-org" and spaces.entry("TA").org_wide
+    assert spaces.entry("TB").token == "xoxb-tb-own" and not spaces.entry("TB").org_wide
+    assert spaces.entry("TSOLO").token == "xoxb-solo"
+    assert spaces.org_install_of("TA") == ORG and spaces.org_install_of("TB") is None
+    assert not spaces.fake.calls_of("auth.teams.list")  # every team here was placed without asking Slack
+    with pytest.raises(oauth.NotInstalled):
+        spaces.entry("TNOWHERE")
 
 
-def test_an_ordinary_workspace_refresh_does_no_grid_lookups(installations):
+def test_an_ordinary_workspace_refresh_does_no_grid_lookups(installations, workspaces_for):
     """Entries refresh every ttl: a plain workspace install is found in one read, not via the org tables."""
     store, settings, bot = installations
     bot(None, "TSOLO", "xoxb-solo")
@@ -340,56 +346,46 @@ def test_an_ordinary_workspace_refresh_does_no_grid_lookups(installations):
     grid_reads: list[str] = []
     spaces.org_teams.enterprise_of = lambda team: grid_reads.append(team)  # type: ignore[method-assign]
     store.enterprise_of_team = lambda team: grid_reads.append(team)        # type: ignore[method-assign]
-    try:
-        for _ in range(3):
-            assert spaces.entry("TSOLO").token == "xoxb-solo"
-        assert grid_reads == []
-    finally:
-        spaces.fake.stop()
+    for _ in range(3):
+        assert spaces.entry("TSOLO").token == "xoxb-solo"
+    assert grid_reads == []
 
 
-def test_an_unknown_workspace_is_placed_in_an_org_only_by_slack(installations):
+def test_an_unknown_workspace_is_placed_in_an_org_only_by_slack(installations, workspaces_for):
     store, settings, bot = installations
     bot(ORG, None, "xoxb-org", org_wide=True)
     bot(OTHER_ORG, None, "xoxb-other", org_wide=True)
     spaces = workspaces_for(store, settings, {"xoxb-org": ["TA"], "xoxb-other": ["TX"]})
-    try:
-        assert spaces.enterprise_of("TA") == ORG          # asked of Slack (auth.teams.list), not guessed
-        assert spaces.enterprise_of("TX") == OTHER_ORG
-        assert spaces.entry("TX").token == "xoxb-other"
-        assert spaces.enterprise_of("TZ") is None
-        with pytest.raises(oauth.NotInstalled):
-            spaces.entry("TZ")                              # in no installed org: no token at all
-    finally:
-        spaces.fake.stop()
+    assert spaces.enterprise_of("TA") == ORG          # asked of Slack (auth.teams.list), not guessed
+    assert spaces.enterprise_of("TX") == OTHER_ORG
+    assert spaces.entry("TX").token == "xoxb-other"
+    assert spaces.enterprise_of("TZ") is None
+    with pytest.raises(oauth.NotInstalled):
+        spaces.entry("TZ")                              # in no installed org: no token at all
 
 
-def test_learning_writes_a_team_once_per_worker_and_a_fresh_worker_reads_it(installations):
+def test_learning_writes_a_team_once_per_worker_and_a_fresh_worker_reads_it(installations, workspaces_for):
     store, settings, bot = installations
     bot(ORG, None, "xoxb-org", org_wide=True)
     spaces = workspaces_for(store, settings, {"xoxb-org": ["TA"]})
     fresh = workspaces_for(store, settings, {"xoxb-org": ["TA"]})
-    try:
-        writes: list[tuple] = []
-        record = spaces.org_teams.record
-        spaces.org_teams.record = lambda e, teams, now=None: (writes.append((e, list(teams))), record(e, teams, now))
-        for _ in range(5):                         # every request from TA says so: one write
-            spaces.learn("TA", ORG)
-        spaces.learn("TB", ORG)
-        assert writes == [(ORG, ["TA"]), (ORG, ["TB"])]
-        assert fresh.enterprise_of("TB") == ORG and fresh.entry("TB").token == "xoxb-org"
-        assert not fresh.fake.calls_of("auth.teams.list")  # the table answered
-        assert fresh.enterprise_of("TZ", ask_slack=False) is None
-        spaces.unlearn("TB")                       # app_uninstalled_team: TB's row goes, TA's stays
-        assert spaces.org_teams.teams_of(ORG) == ["TA"]
-        spaces.forget_enterprise(ORG)              # the org uninstalled
-        assert spaces.org_teams.teams_of(ORG) == [] and spaces.enterprise_of("TA", ask_slack=False) is None
-    finally:
-        spaces.fake.stop()
-        fresh.fake.stop()
+    writes: list[tuple] = []
+    record = spaces.org_teams.record
+    spaces.org_teams.record = lambda e, teams, now=None: (writes.append((e, list(teams))), record(e, teams, now))
+    for _ in range(5):                         # every request from TA says so: one write
+        spaces.learn("TA", ORG)
+    spaces.learn("TB", ORG)
+    assert writes == [(ORG, ["TA"]), (ORG, ["TB"])]
+    assert fresh.enterprise_of("TB") == ORG and fresh.entry("TB").token == "xoxb-org"
+    assert not fresh.fake.calls_of("auth.teams.list")  # the table answered
+    assert fresh.enterprise_of("TZ", ask_slack=False) is None
+    spaces.unlearn("TB")                       # app_uninstalled_team: TB's row goes, TA's stays
+    assert spaces.org_teams.teams_of(ORG) == ["TA"]
+    spaces.forget_enterprise(ORG)              # the org uninstalled
+    assert spaces.org_teams.teams_of(ORG) == [] and spaces.enterprise_of("TA", ask_slack=False) is None
 
 
-def test_a_workspace_removed_from_the_org_on_another_worker_loses_the_token_at_the_next_refresh(installations):
+def test_a_workspace_removed_from_the_org_on_another_worker_loses_the_token_at_the_next_refresh(installations, workspaces_for):
     """app_uninstalled_team reaches one worker; the others see the row gone at their next refresh (ttl) and stop
     lending the org token there, instead of lending it from memory until they restart."""
     store, settings, bot = installations
@@ -397,72 +393,61 @@ def test_a_workspace_removed_from_the_org_on_another_worker_loses_the_token_at_t
     handler = workspaces_for(store, settings, {"xoxb-org": ["TA", "TB"]})
     other = workspaces_for(store, settings, {"xoxb-org": ["TB"]})  # what Slack lists once TA has left the org
     other.ttl = 0.0                                                 # every lookup is a refresh
-    try:
-        for spaces in (handler, other):
-            spaces.learn("TA", ORG)
-            spaces.learn("TB", ORG)
-            assert spaces.entry("TA").token == "xoxb-org"
-        handler.unlearn("TA")                                       # the event reached `handler` only
-        with pytest.raises(oauth.NotInstalled):
-            other.entry("TA")
-        assert other.enterprise_of("TA", ask_slack=False) is None
-        assert other.entry("TB").token == "xoxb-org"                # the org's other workspaces keep it
-    finally:
-        handler.fake.stop()
-        other.fake.stop()
-
-
-def test_a_database_that_cannot_record_is_logged_and_memory_still_serves(installations, caplog):
-    store, settings, bot = installations
-    bot(ORG, None, "xoxb-org", org_wide=True)
-    spaces = workspaces_for(store, settings, {"xoxb-org": ["TA"]})
-    try:
-        def broken(*args, **kwargs):
-            raise RuntimeError("no table")
-
-        spaces.org_teams.record = broken
-        spaces.org_teams.enterprise_of = broken
+    for spaces in (handler, other):
         spaces.learn("TA", ORG)
+        spaces.learn("TB", ORG)
         assert spaces.entry("TA").token == "xoxb-org"
-        assert spaces.enterprise_of("TX") is None   # table unreadable: Slack asked, and TX is not in the org
-        assert "could not record" in caplog.text and "slack_org_teams unreadable" in caplog.text
-        assert "TA" not in spaces._persisted        # tried again on the next request
-    finally:
-        spaces.fake.stop()
+    handler.unlearn("TA")                                       # the event reached `handler` only
+    with pytest.raises(oauth.NotInstalled):
+        other.entry("TA")
+    assert other.enterprise_of("TA", ask_slack=False) is None
+    assert other.entry("TB").token == "xoxb-org"                # the org's other workspaces keep it
 
 
-def test_an_org_whose_workspaces_cannot_be_listed_lends_its_token_to_nobody(installations):
+def test_a_database_that_cannot_record_is_logged_and_memory_still_serves(installations, caplog, workspaces_for):
     store, settings, bot = installations
     bot(ORG, None, "xoxb-org", org_wide=True)
     spaces = workspaces_for(store, settings, {"xoxb-org": ["TA"]})
-    try:
-        spaces.fake._m_auth_teams_list = lambda args: {"ok": False, "error": "missing_scope"}
-        with pytest.raises(oauth.NotInstalled):
-            spaces.entry("TA")
-    finally:
-        spaces.fake.stop()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no table")
+
+    spaces.org_teams.record = broken
+    spaces.org_teams.enterprise_of = broken
+    spaces.learn("TA", ORG)
+    assert spaces.entry("TA").token == "xoxb-org"
+    assert spaces.enterprise_of("TX") is None   # table unreadable: Slack asked, and TX is not in the org
+    assert "could not record" in caplog.text and "slack_org_teams unreadable" in caplog.text
+    assert "TA" not in spaces._persisted        # tried again on the next request
 
 
-def test_request_workspace_takes_the_payload_team_only_inside_the_authorised_org(installations):
+def test_an_org_whose_workspaces_cannot_be_listed_lends_its_token_to_nobody(installations, workspaces_for):
+    store, settings, bot = installations
+    bot(ORG, None, "xoxb-org", org_wide=True)
+    spaces = workspaces_for(store, settings, {"xoxb-org": ["TA"]})
+    spaces.fake._m_auth_teams_list = lambda args: {"ok": False, "error": "missing_scope"}
+    with pytest.raises(oauth.NotInstalled):
+        spaces.entry("TA")
+
+
+def test_request_workspace_takes_the_payload_team_only_inside_the_authorised_org(installations, workspaces_for):
     from slack_bolt import BoltContext
 
     store, settings, bot = installations
     spaces = workspaces_for(store, settings)
-    try:
-        def context(**values) -> BoltContext:
-            return BoltContext(values)
 
-        org_ctx = context(is_enterprise_install=True, enterprise_id=ORG)
-        assert oauth.request_workspace({"team_id": "TA", "enterprise_id": ORG}, org_ctx, spaces) == "TA"
-        assert spaces.enterprise_of("TA") == ORG
-        assert oauth.request_workspace({"team_id": "TX", "enterprise_id": OTHER_ORG}, org_ctx, spaces) is None
-        assert oauth.request_workspace({"team": None, "user": {"id": "U1", "team_id": "TA"},
-                                        "enterprise": {"id": ORG}}, org_ctx, spaces) == "TA"
-        assert oauth.request_workspace({"enterprise_id": ORG}, org_ctx, spaces) is None  # no team named
-        plain = context(is_enterprise_install=False, team_id="TSOLO")
-        assert oauth.request_workspace({"team_id": "TOTHER"}, plain, spaces) == "TSOLO"
-    finally:
-        spaces.fake.stop()
+    def context(**values) -> BoltContext:
+        return BoltContext(values)
+
+    org_ctx = context(is_enterprise_install=True, enterprise_id=ORG)
+    assert oauth.request_workspace({"team_id": "TA", "enterprise_id": ORG}, org_ctx, spaces) == "TA"
+    assert spaces.enterprise_of("TA") == ORG
+    assert oauth.request_workspace({"team_id": "TX", "enterprise_id": OTHER_ORG}, org_ctx, spaces) is None
+    assert oauth.request_workspace({"team": None, "user": {"id": "U1", "team_id": "TA"},
+                                    "enterprise": {"id": ORG}}, org_ctx, spaces) == "TA"
+    assert oauth.request_workspace({"enterprise_id": ORG}, org_ctx, spaces) is None  # no team named
+    plain = context(is_enterprise_install=False, team_id="TSOLO")
+    assert oauth.request_workspace({"team_id": "TOTHER"}, plain, spaces) == "TSOLO"
 
 
 def org_command(bot: MultiBot, team: str, user: str, words: str):
