@@ -1,6 +1,8 @@
 """Shared pieces of the `coach` command line: the app, error exit, engine and store factories."""
 from __future__ import annotations
 
+from typing import NoReturn
+
 import typer
 from rich.console import Console
 
@@ -20,7 +22,7 @@ def engine(settings: Settings | None = None):
     return RecoveryEngine(settings or Settings())
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
 

@@ -41,7 +41,6 @@ def _workspace(store, given: str | None) -> str:  # type: ignore[no-untyped-def]
     except DBAPIError as exc:  # a database from before migration 0008: no slack_org_teams table
         fail(f"the database refused to list the installed workspaces ({type(exc.orig).__name__}); "
              "run `coach db upgrade` first", 2)
-        raise AssertionError("unreachable")  # fail() exits
     if given is not None:
         team = given.strip().upper()
         if not valid_workspace(team):
@@ -66,7 +65,6 @@ def _workspace(store, given: str | None) -> str:  # type: ignore[no-untyped-def]
              f"({', '.join(installed)}) and customers belong to one", 2)
     fail("--workspace is required in single-workspace mode: the bot's Slack team id (T…, as in "
          "https://app.slack.com/client/T…/…) is not stored in the database, so it cannot be defaulted", 2)
-    raise AssertionError("unreachable")  # fail() exits
 
 
 @customers_app.command("import")

@@ -131,23 +131,23 @@ class EncryptedInstallationStore(SQLAlchemyInstallationStore):
         super().__init__(client_id=client_id, engine=engine, logger=get_logger("slack.installations"))
         self.cipher = cipher
         self.reader = reader or engine
-        # the SDK's own find_* run unchanged on a copy of this store whose engine is the reader
-        self._reading = self
-        if self.reader is not engine:
-            self._reading = copy.copy(self)
-            self._reading.engine = self.reader
-            self._reading._reading = self._reading
+        # the SDK's own find_* on the reader: the same store, read through another engine (None: this one)
+        self._reads = EncryptedInstallationStore(client_id, self.reader, cipher) if self.reader is not engine else None
 
     def find_bot(self, *, enterprise_id: str | None, team_id: str | None,
                  is_enterprise_install: bool | None = False) -> Bot | None:
-        reading = self._reading if self._reading is not self else super()
-        return reading.find_bot(enterprise_id=enterprise_id, team_id=team_id,
+        if self._reads is not None:
+            return self._reads.find_bot(enterprise_id=enterprise_id, team_id=team_id,
+                                        is_enterprise_install=is_enterprise_install)
+        return super().find_bot(enterprise_id=enterprise_id, team_id=team_id,
                                 is_enterprise_install=is_enterprise_install)
 
     def find_installation(self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None,
                           is_enterprise_install: bool | None = False) -> Installation | None:
-        reading = self._reading if self._reading is not self else super()
-        return reading.find_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id,
+        if self._reads is not None:
+            return self._reads.find_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id,
+                                                 is_enterprise_install=is_enterprise_install)
+        return super().find_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id,
                                          is_enterprise_install=is_enterprise_install)
 
     def _sealed(self, item: Any) -> Any:
@@ -424,7 +424,7 @@ class Workspaces:
         try:
             cursor = None
             while True:
-                answer = client.auth_teams_list(cursor=cursor, limit=200) if cursor else client.auth_teams_list(limit=200)
+                answer = client.auth_teams_list(cursor=cursor, limit=200)  # the SDK drops a None cursor
                 teams += [t["id"] for t in answer.get("teams") or [] if t.get("id")]
                 cursor = (answer.get("response_metadata") or {}).get("next_cursor")
                 if not cursor:

@@ -8,6 +8,7 @@ recomputed, and follow-ups are claimed by a conditional UPDATE whose row count s
 """
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -515,6 +516,7 @@ class SqlStore:
         """The stored labels of the thread's customer messages sent before `before_ts` (`inclusive`: up to and
         including it), oldest first; deleted ones left out (the customer took them back). What the live card's
         thread rule and the thread plans read: no inference again, and an agent's correction wins."""
+        sent_before = operator.le if inclusive else operator.lt
         with self.read_session() as s:
             rows = s.execute(
                 select(IncidentMessage).join(Incident, Incident.id == IncidentMessage.incident_id)
@@ -525,8 +527,7 @@ class SqlStore:
                                  tone_confidence=m.tone_confidence, tone_corrected=m.tone != m.model_tone,
                                  complaint=m.complaint, complaint_confidence=m.complaint_confidence,
                                  complaint_corrected=m.complaint != m.model_complaint)
-                    for m in rows if m.text != DELETED_TEXT and (float(m.message_ts) < float(before_ts) or (
-                        inclusive and float(m.message_ts) == float(before_ts)))]
+                    for m in rows if m.text != DELETED_TEXT and sent_before(float(m.message_ts), float(before_ts))]
 
     def customer_history(self, workspace: str, customer_id: str, limit: int = 5) -> list[IncidentSummary]:
         customer = self._pseudonym(customer_id)
