@@ -50,8 +50,12 @@ def _macro_f1(gold: list[str], pred: list[str]) -> float:
     return float(np.mean([_binary_f1(g == c, p == c) for c in classes])) if classes else 0.0
 
 
-def score_group(rows: Sequence[Example], probs: Probabilities, decisions: list[Classification]) -> dict:
-    """Every metric the group's labels allow; `n_*` says on how many rows each was computed."""
+def score_group(rows: Sequence[Example], probs: Probabilities, decisions: list[Classification],
+                paths: Sequence[str] | None = None) -> dict:
+    """Every metric the group's labels allow; `n_*` says on how many rows each was computed.
+
+    `paths` (each row's card path) may be passed when already known: the bootstrap rescored resamples many times."""
+    paths = card_paths(rows, decisions) if paths is None else paths
     out: dict[str, float | int] = {"n": len(rows)}
     tone_idx = [i for i, e in enumerate(rows) if e.tone in TONES and e.tone_w >= 1.0]
     if tone_idx:
@@ -76,15 +80,20 @@ def score_group(rows: Sequence[Example], probs: Probabilities, decisions: list[C
     abuse_idx = [i for i, e in enumerate(rows) if e.tone in TONES or e.tone == NOT_ABUSIVE]
     if abuse_idx and any(rows[i].tone == "abusive" for i in abuse_idx):
         gold_a = np.array([rows[i].tone == "abusive" for i in abuse_idx])
-        pred_a = np.array([message_path(rows[i].text, decisions[i]) == "abusive" for i in abuse_idx])
+        pred_a = np.array([paths[i] == "abusive" for i in abuse_idx])
         out |= {"abusive_f1": _binary_f1(gold_a, pred_a), "n_abusive": int(gold_a.sum())}
-    out |= product_errors(rows, decisions)
+    out |= product_errors(rows, decisions, paths)
     return out
 
 
-def product_errors(rows: Sequence[Example], decisions: list[Classification]) -> dict[str, float | int]:
+def card_paths(rows: Sequence[Example], decisions: Sequence[Classification]) -> list[str]:
+    return [message_path(e.text, d) for e, d in zip(rows, decisions)]
+
+
+def product_errors(rows: Sequence[Example], decisions: Sequence[Classification],
+                   paths: Sequence[str] | None = None) -> dict[str, float | int]:
     """Shares of messages sent down the wrong card path (goals in GOALS)."""
-    paths = [message_path(e.text, d) for e, d in zip(rows, decisions)]
+    paths = card_paths(rows, decisions) if paths is None else paths
     non_abusive = [i for i, e in enumerate(rows) if (e.tone and e.tone != "abusive") or
                    (e.tone is None and e.polarity is not None) or (e.tone is None and e.complaint is not None)]
     # clearly positive: positive and, where a complaint label exists, not a complaint ("thanks, but...")
@@ -117,13 +126,16 @@ def evaluate_suite(examples: Sequence[Example], predict: Callable[[list[str]], P
     return suite_report(judged, predict([e.text for e in judged]), thresholds)
 
 
-def suite_report(judged: Sequence[Example], probs: Probabilities, thresholds: Thresholds) -> dict:
-    decisions = decide(probs, thresholds)
-    groups = _scores(judged, probs, thresholds)
+def suite_report(judged: Sequence[Example], probs: Probabilities, thresholds: Thresholds,
+                 decisions: Sequence[Classification] | None = None, paths: Sequence[str] | None = None) -> dict:
+    """`decisions` and `paths` may be passed when already computed for these rows (bootstrap resamples)."""
+    decisions = decide(probs, thresholds) if decisions is None else decisions
+    paths = card_paths(judged, decisions) if paths is None else paths
+    groups = _scores(judged, probs, thresholds, decisions, paths)
     confidence = probs["complaint"].max(1)
     comp = [i for i, e in enumerate(judged) if e.complaint in COMPLAINTS and e.complaint_w >= 1.0]
     correct = np.array([COMPLAINTS[int(probs["complaint"][i].argmax())] == judged[i].complaint for i in comp], float)
-    report = {"groups": dict(sorted(groups.items())), "product": product_errors(judged, decisions),
+    report = {"groups": dict(sorted(groups.items())), "product": product_errors(judged, decisions, paths),
               "calibration": {"complaint_ece": expected_calibration_error(confidence[comp], correct)}}
     report["language_gaps"] = language_gaps(report["groups"])
     report["summary"] = summary(report["groups"])
@@ -141,12 +153,16 @@ def summary(groups: dict[str, dict]) -> dict[str, float]:
 
 
 def evaluate_version(directory, examples: Sequence[Example], classifier, backend: str = "torch",
-                     pick: bool = False, threads: Sequence | None = None) -> dict:
+                     pick: bool = False, threads: Sequence | None = None, resamples: int = 0) -> dict:
     """Score a version on the suite; with `pick`, first choose its thresholds on it and save them in config.json.
 
-    `threads` (labelled_threads.load_threads) adds product errors on whole hand-labelled conversations.
+    `threads` (labelled_threads.load_threads) adds product errors on whole hand-labelled conversations; `resamples`
+    (> 0) adds a 95 % bootstrap interval to each headline figure (uncertainty.intervals).
     Writes metrics.json (torch) or metrics-<backend>.json next to the version."""
     import json
+
+    from bot.classify.labelled_threads import thread_paths, thread_rates
+    from bot.classify.uncertainty import LEVEL, Verdicts, intervals
 
     judged = [e for e in examples if group_of(e)]
     logits = classifier.logits([e.text for e in judged])
@@ -157,14 +173,20 @@ def evaluate_version(directory, examples: Sequence[Example], classifier, backend
         classifier.config.save(directory)
         classifier.thresholds = Thresholds(classifier.thresholds.unsure,
                                            max(picked["abusive_threshold"], classifier.thresholds.unsure))
-    report = suite_report(judged, calibrated_probs(logits, classifier.config), classifier.thresholds)
+    probs = calibrated_probs(logits, classifier.config)
+    threads = list(threads or [])
+    # hand-written whole threads: reported, never picked on
+    verdicts = Verdicts.of(judged, probs, classifier.thresholds,
+                           thread_paths(threads, classifier.classify_many) if threads else None)
+    report = suite_report(judged, probs, classifier.thresholds, verdicts.decisions, verdicts.paths)
     report = {"version": classifier.config.version, "backend": backend, "picked": picked,
               "thresholds": {"unsure": classifier.thresholds.unsure, "abusive": classifier.thresholds.abusive},
               **report}
-    if threads:  # hand-written whole threads: reported, never picked on
-        from bot.classify.labelled_threads import evaluate_threads
-
-        report["threads"] = evaluate_threads(threads, classifier.classify_many)
+    if threads:
+        report["threads"] = thread_rates(threads, verdicts.thread_paths)
+    if resamples > 0:
+        report["intervals"] = {"resamples": resamples, "level": LEVEL, "figures": {
+            figure: interval.as_dict() for figure, interval in intervals(judged, verdicts, threads, resamples).items()}}
     name = "metrics.json" if backend == "torch" else f"metrics-{backend}.json"
     if picked is None and (directory / "metrics.json").is_file():  # keep the record of how thresholds were picked
         report["picked"] = json.loads((directory / "metrics.json").read_text()).get("picked")
@@ -223,10 +245,13 @@ def pick_settings(examples: Sequence[Example], logits: dict[str, np.ndarray], co
     return {"polarity_weight": best_weight, "abusive_threshold": chosen, "ood_polarity_macro_f1": round(best_score, 4)}
 
 
-def _scores(rows: Sequence[Example], probs: Probabilities, thresholds: Thresholds) -> dict[str, dict]:
-    decisions = decide(probs, thresholds)
+def _scores(rows: Sequence[Example], probs: Probabilities, thresholds: Thresholds,
+            decisions: Sequence[Classification] | None = None, paths: Sequence[str] | None = None
+            ) -> dict[str, dict]:
+    decisions = decide(probs, thresholds) if decisions is None else decisions
+    paths = card_paths(rows, decisions) if paths is None else paths
     groups: dict[str, list[int]] = defaultdict(list)
     for i, e in enumerate(rows):
         groups[group_of(e)].append(i)  # type: ignore[index]
     return {name: score_group([rows[i] for i in idx], {h: p[idx] for h, p in probs.items()},
-                              [decisions[i] for i in idx]) for name, idx in groups.items()}
+                              [decisions[i] for i in idx], [paths[i] for i in idx]) for name, idx in groups.items()}

@@ -96,22 +96,40 @@ def default_tone_points() -> dict[str, int]:
     return dict(load_playbook(PROJECT_ROOT / "prompts" / "playbook.yaml").severity.tone_points)
 
 
+def thread_paths(threads: Sequence[LabelledThread], classify: Callable[[list[str]], list[Classification]],
+                 tone_points: Mapping[str, int] | None = None) -> list[list[str]]:
+    """Per thread, the card path of each customer message as the product takes it: its labels after the thread
+    rule (earlier customer messages as the model read them), then message_path."""
+    points = default_tone_points() if tone_points is None else tone_points
+    lines = [(t.id, m) for t in threads for m in t.messages if m.sender == "customer"]
+    decisions = classify([m.text for _, m in lines])
+    earlier: dict[str, list[Classification]] = defaultdict(list)
+    paths: dict[str, list[str]] = defaultdict(list)
+    for (thread_id, m), said in zip(lines, decisions):
+        labels, _ = follow_up_labels(m.text, said, earlier[thread_id], points)
+        paths[thread_id].append(message_path(m.text, labels))
+        earlier[thread_id].append(said)  # the message's own labels, as the store keeps them
+    return [paths[t.id] for t in threads]
+
+
+def customer_lines(thread: LabelledThread) -> list[ThreadLine]:
+    return [m for m in thread.messages if m.sender == "customer"]
+
+
+def thread_rates(threads: Sequence[LabelledThread], paths: Sequence[Sequence[str]]) -> dict[str, dict]:
+    """Rates per language and over all threads ('all') from each thread's card paths (thread_paths)."""
+    by_lang: dict[str, list[int]] = defaultdict(list)
+    for i, t in enumerate(threads):
+        by_lang[t.lang].append(i)
+
+    def rates(idx: Sequence[int]) -> dict[str, float | int]:
+        return _rates([line for i in idx for line in customer_lines(threads[i])], [p for i in idx for p in paths[i]])
+
+    report = {lang: rates(idx) for lang, idx in sorted(by_lang.items())}
+    report["all"] = rates(range(len(threads)))
+    return report
+
+
 def evaluate_threads(threads: Sequence[LabelledThread], classify: Callable[[list[str]], list[Classification]],
                      tone_points: Mapping[str, int] | None = None) -> dict[str, dict]:
-    """Rates per language and over all threads ('all'), from the product's own path for each customer message:
-    its labels after the thread rule (earlier customer messages as the model read them), then message_path."""
-    points = default_tone_points() if tone_points is None else tone_points
-    lines = [(t.lang, t.id, m) for t in threads for m in t.messages if m.sender == "customer"]
-    decisions = classify([m.text for _, _, m in lines])
-    earlier: dict[str, list[Classification]] = defaultdict(list)
-    paths = []
-    for (_, thread_id, m), said in zip(lines, decisions):
-        labels, _ = follow_up_labels(m.text, said, earlier[thread_id], points)
-        paths.append(message_path(m.text, labels))
-        earlier[thread_id].append(said)  # the message's own labels, as the store keeps them
-    by_lang: dict[str, list[int]] = defaultdict(list)
-    for i, (lang, _, _) in enumerate(lines):
-        by_lang[lang].append(i)
-    report = {lang: _rates([lines[i][2] for i in idx], [paths[i] for i in idx]) for lang, idx in sorted(by_lang.items())}
-    report["all"] = _rates([m for _, _, m in lines], paths)
-    return report
+    return thread_rates(threads, thread_paths(threads, classify, tone_points))

@@ -113,7 +113,7 @@ def train(
         shutil.rmtree(runs_dir)
     if feedback:  # kept with the version, so it can be rebuilt without the database
         write_corpus(feedback, directory / "feedback.jsonl.gz")
-    report = _evaluate(directory, examples, settings, "torch", pick=True)
+    report = _evaluate(directory, examples, settings, "torch", pick=True, resamples=RESAMPLES)
     if set_current:
         (models_dir / "CURRENT").write_text(version + "\n")
     Console().print(f"[green]trained[/green] {directory}" + (" (now current)" if set_current else ""))
@@ -135,26 +135,36 @@ def _check_device(device: str) -> None:
         fail(f"--device {device}: no Apple GPU here")
 
 
-def _evaluate(directory: Path, examples, settings: Settings, backend: str, pick: bool = False,
-              threads_path: Path = DEFAULT_THREADS) -> dict:
-    from bot.classify.evaluate import evaluate_version
-    from bot.classify.labelled_threads import load_threads
-
-    try:
-        threads = load_threads(threads_path) if threads_path.is_file() else None
-    except ValueError as exc:
-        fail(f"labelled threads: {exc}")
-
+def _load_classifier(directory: Path, settings: Settings, backend: str):
     if backend == "torch":
         from bot.classify.torch_backend import TorchClassifier
 
-        classifier = TorchClassifier.load(directory, settings.coach_cache_dir, threads=settings.coach_inference_threads)
-    else:
-        from bot.classify.onnx_backend import OnnxClassifier
+        return TorchClassifier.load(directory, settings.coach_cache_dir, threads=settings.coach_inference_threads)
+    from bot.classify.onnx_backend import OnnxClassifier
 
-        classifier = OnnxClassifier.load(directory, settings.coach_cache_dir, quantized=backend == "onnx-int8",
-                                         threads=settings.coach_inference_threads)
-    return evaluate_version(directory, examples, classifier, backend, pick=pick, threads=threads)
+    return OnnxClassifier.load(directory, settings.coach_cache_dir, quantized=backend == "onnx-int8",
+                               threads=settings.coach_inference_threads)
+
+
+def _threads(path: Path) -> list:
+    from bot.classify.labelled_threads import load_threads
+
+    try:
+        return load_threads(path) if path.is_file() else []
+    except ValueError as exc:
+        fail(f"labelled threads: {exc}")
+
+
+def _evaluate(directory: Path, examples, settings: Settings, backend: str, pick: bool = False,
+              threads_path: Path = DEFAULT_THREADS, resamples: int = 0) -> dict:
+    from bot.classify.evaluate import evaluate_version
+
+    return evaluate_version(directory, examples, _load_classifier(directory, settings, backend), backend, pick=pick,
+                            threads=_threads(threads_path), resamples=resamples)
+
+
+RESAMPLES = 1000  # about 40 s on the full suite; intervals move by a few tenths of a point at 500
+RESAMPLES_OPTION = typer.Option(min=0, help="bootstrap redraws of the suite for 95 % intervals (0: none)")
 
 
 @app.command("eval")
@@ -166,6 +176,7 @@ def evaluate_cmd(
     threads: Annotated[Path, typer.Option(help="hand-labelled support threads (JSONL; skipped when absent)")] = (
         DEFAULT_THREADS),
     ablation: Annotated[bool, typer.Option(help="also score a no-encoder and a frozen-encoder model (minutes)")] = False,
+    resamples: Annotated[int, RESAMPLES_OPTION] = RESAMPLES,
 ) -> None:
     """The out-of-distribution suite: held-out sources, in-source slices, then our chat lines; product errors."""
     from bot.classify.version import ModelNotFound, resolve_model_dir
@@ -179,7 +190,7 @@ def evaluate_cmd(
     except ModelNotFound as exc:
         fail(str(exc))
     examples = _corpus(corpus)
-    report = _evaluate(directory, examples, settings, backend, pick=pick, threads_path=threads)
+    report = _evaluate(directory, examples, settings, backend, pick=pick, threads_path=threads, resamples=resamples)
     _print_report(report)
     if ablation:
         _ablation(directory, examples, settings, report)
@@ -254,6 +265,29 @@ def _print_report(report: dict) -> None:
                 ("abusive_missed_rate", "abuse/threat missed")]
         WIDE.print(_metrics_table("labelled threads (hand-written conversations; every customer message's card)",
                                   "language", report["threads"], keys))
+    if report.get("intervals"):
+        WIDE.print(_intervals_table(report["intervals"]))
+
+
+def _goal_of(figure: str) -> str:
+    from bot.classify.evaluate import GOALS
+
+    rate = figure.removeprefix("threads:")
+    if rate in GOALS:
+        return f"≤ {GOALS[rate]:g}"
+    return "≤ 5" if figure.startswith("gap:") else ""
+
+
+def _intervals_table(intervals: dict) -> Table:
+    """Each headline figure with its bootstrap interval; a rate of 0 (or 1) gets a zero-width one: read that as
+    'no error among n', not 'none possible'."""
+    table = Table(title=f"how sure: {intervals['level']:.0%} bootstrap intervals over {intervals['resamples']} redraws "
+                        "of the suite's rows (and whole threads); training noise not included")
+    for column in ("figure", "value", "interval", "goal"):
+        table.add_column(column)
+    for figure, iv in intervals["figures"].items():
+        table.add_row(figure, f"{iv['value']:.3f}", f"[{iv['low']:.3f}, {iv['high']:.3f}]", _goal_of(figure))
+    return table
 
 
 model_app = typer.Typer(help="Model versions and the ONNX serving path.", no_args_is_help=True)
@@ -300,6 +334,50 @@ def model_use(version: Annotated[str, typer.Argument(help="a version in models/ 
         fail(f"no version {version!r}; known: {', '.join(versions) or 'none'}")
     (models_dir / "CURRENT").write_text(version + "\n")
     Console().print(f"now serving {version} ({versions[version]})")
+
+
+@model_app.command("compare")
+def model_compare(
+    a: Annotated[str, typer.Argument(help="the version to beat (e.g. the served one)")],
+    b: Annotated[str, typer.Argument(help="the challenger")],
+    backend: Annotated[str, typer.Option(help="torch, onnx-fp32 or onnx-int8 (as served)")] = "onnx-int8",
+    corpus: Annotated[Path, typer.Option(help="corpus with the 'ood' and 'val' splits")] = DEFAULT_CORPUS,
+    threads: Annotated[Path, typer.Option(help="hand-labelled support threads (JSONL; skipped when absent)")] = (
+        DEFAULT_THREADS),
+    resamples: Annotated[int, typer.Option(min=50, help="paired bootstrap redraws")] = RESAMPLES,
+    as_json: Annotated[bool, typer.Option("--json", help="print the differences as JSON")] = False,
+    models_dir: Annotated[Path, MODELS_DIR_OPTION] = DEFAULT_MODELS,
+) -> None:
+    """Is b better than a, beyond the luck of which rows the suite holds? A paired bootstrap of every figure."""
+    from bot.classify.evaluate import group_of
+    from bot.classify.uncertainty import compare, judge
+    from bot.classify.version import list_versions
+    from bot.settings import BACKENDS
+
+    if backend not in BACKENDS:
+        fail(f"--backend must be one of {', '.join(BACKENDS)}")
+    settings = Settings()
+    versions = list_versions(models_dir, settings.coach_model_store)
+    for name in (a, b):
+        if name not in versions:
+            fail(f"no version {name!r}; known: {', '.join(versions) or 'none'}")
+    judged = [e for e in _corpus(corpus) if group_of(e)]
+    labelled = _threads(threads)
+    verdicts = [judge(_load_classifier(versions[name], settings, backend), judged, labelled) for name in (a, b)]
+    differences = compare(judged, *verdicts, labelled, resamples=resamples)
+    if as_json:
+        print(json.dumps({"a": a, "b": b, "backend": backend, "resamples": resamples,
+                          "differences": [d.as_dict() for d in differences]}, indent=1))
+        return
+    table = Table(title=f"{b} against {a} ({backend}): paired 95 % bootstrap intervals of {b} − {a} over {resamples} "
+                        "redraws; 'noise' when the interval holds 0. Training noise (another seed) is not included.")
+    for column in ("figure", a, b, f"{b} − {a}", "interval", "verdict"):
+        table.add_column(column)
+    names = {"a better": f"{a} better", "b better": f"{b} better", "noise": "noise"}
+    for d in differences:
+        table.add_row(d.figure, f"{d.a:.3f}", f"{d.b:.3f}", f"{d.delta.value:+.3f}",
+                      f"[{d.delta.low:+.3f}, {d.delta.high:+.3f}]", names[d.verdict])
+    WIDE.print(table)
 
 
 @model_app.command("export")

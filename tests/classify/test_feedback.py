@@ -49,7 +49,10 @@ def test_train_with_feedback_folds_corrections_into_a_new_version(tmp_path, monk
     trained_on = json.loads((store_dir / "v2" / "config.json").read_text())["trained_on"]
     assert trained_on["en:feedback"] == 1 and sum(trained_on.values()) == len([e for e in corpus() if e.split == "train"]) + 1
     assert (models / "CURRENT").read_text().strip() == "v2"
-    assert (store_dir / "v2" / "metrics.json").is_file()
+    metrics = json.loads((store_dir / "v2" / "metrics.json").read_text())
+    interval = metrics["intervals"]["figures"]["threads:path_accuracy"]  # train judges with bootstrap intervals
+    assert interval["low"] <= interval["value"] <= interval["high"]
+    assert "how sure: 95% bootstrap intervals" in result.output
     switched = CliRunner().invoke(app, ["model", "use", "v1", "--models-dir", str(models)])
     assert switched.exit_code == 1  # v1 here is an empty folder: refused, CURRENT untouched
     assert (models / "CURRENT").read_text().strip() == "v2"
