@@ -27,32 +27,12 @@ from bot.classify.datasets import NOT_ABUSIVE, Example
 from bot.classify.e5_base import load_tokenizer
 from bot.classify.inputs import InputEncoder, by_length, pad
 from bot.classify.modeling import RecoveryModel
+from bot.classify.recipe import TrainOptions
 from bot.classify.version import ModelConfig
 from bot.classify.vocabulary import kept_pieces
 
 IGNORE = -1
 WEAK_NONE = 0.5  # a positive message is almost never a complaint: a weak 'none' for rows with no complaint label
-
-
-@dataclass
-class TrainOptions:
-    version: str
-    layers: int = 6
-    trained_layers: int = 2
-    adapter_rank: int = 16        # LoRA rank on the layers below the trained ones (0: they stay frozen)
-    epochs: int = 5
-    batch_size: int = 64
-    lr_layers: float = 2e-4
-    lr_heads: float = 2e-3
-    lr_adapters: float = 1e-3
-    max_tokens: int = 64
-    polarity_loss: float = 0.5
-    language_balance: float = 0.0  # 0: rows count as they come; 1: every language's complaint rows weigh the same
-    seed: int = 13
-    max_rows: int | None = None   # subsample the training rows (quick trials, tests)
-    threads: int | None = None
-    device: str = "cpu"
-    progress: bool = True
 
 
 @dataclass
@@ -213,8 +193,8 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
         torch.set_num_threads(options.threads)
     torch.manual_seed(options.seed)
     rng = random.Random(options.seed)
-    if options.trained_layers == 0 and options.adapter_rank == 0:
-        raise ValueError("nothing to train: trained_layers is 0 and there are no adapters")
+    if options.problems():
+        raise ValueError("; ".join(options.problems()))
     config = ModelConfig(version=options.version, layers=options.layers, trained_layers=options.trained_layers,
                          adapter_rank=options.adapter_rank, seed=options.seed)
     rows = [e for e in examples if e.split == "train"]

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bot.classify.recipe import DEFAULTS, TrainOptions
 from bot.cli.common import DEFAULT_CORPUS, DEFAULT_MODELS, DEFAULT_THREADS, app, fail
 from bot.settings import PROJECT_ROOT, Settings
 
@@ -59,17 +60,17 @@ def train(
     corpus: Annotated[Path, typer.Option(help="training corpus (JSONL.gz)")] = DEFAULT_CORPUS,
     out: Annotated[Optional[Path], typer.Option(help="where the new version goes (default: COACH_MODEL_STORE)")] = None,
     version: Annotated[Optional[str], typer.Option(help="version name (default: next vN)")] = None,
-    epochs: Annotated[int, typer.Option(min=1)] = 5,
-    layers: Annotated[int, typer.Option(min=1, max=12, help="base layers used (the first N of 12)")] = 6,
-    trained_layers: Annotated[int, typer.Option(min=0, max=12, help="top layers fine-tuned")] = 2,
+    epochs: Annotated[int, typer.Option(min=1)] = DEFAULTS.epochs,
+    layers: Annotated[int, typer.Option(min=1, max=12, help="base layers used (the first N of 12)")] = DEFAULTS.layers,
+    trained_layers: Annotated[int, typer.Option(min=0, max=12, help="top layers fine-tuned")] = DEFAULTS.trained_layers,
     adapter_rank: Annotated[int, typer.Option(min=0, max=256, help=(
-        "LoRA rank on the layers below the fine-tuned ones (0: they stay frozen, v13's faster recipe)"))] = 16,
-    device: Annotated[str, typer.Option(help="torch device to train on: cpu, or cuda where a GPU is lent")] = "cpu",
+        "LoRA rank on the layers below the fine-tuned ones (0: they stay frozen, v13's faster recipe)"))] = DEFAULTS.adapter_rank,
+    device: Annotated[str, typer.Option(help="torch device to train on: cpu, or cuda where a GPU is lent")] = DEFAULTS.device,
     max_rows: Annotated[Optional[int], typer.Option(min=10, help="subsample the training rows")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="torch threads (1 is fastest on a busy machine)")] = None,
     language_balance: Annotated[float, typer.Option(min=0.0, max=1.0, help=(
-        "move complaint-head weight toward equal per language (0 off, 1 equal)"))] = 0.0,
-    seed: int = 13,
+        "move complaint-head weight toward equal per language (0 off, 1 equal)"))] = DEFAULTS.language_balance,
+    seed: int = DEFAULTS.seed,
     soup: Annotated[int, typer.Option(min=1, max=16, help=(
         "train this many runs (seeds seed, seed+1, ...) and serve their weight average"))] = 1,
     models_dir: Annotated[Path, typer.Option(help="the folder whose CURRENT names the served version")] = DEFAULT_MODELS,
@@ -79,27 +80,25 @@ def train(
     """Fine-tune a new version (fixed seed), judge it on the out-of-distribution suite, pick its thresholds."""
     from bot.classify.datasets import feedback_examples, write_corpus
     from bot.classify.e5_base import ensure_converted
-    from bot.classify.train import TrainOptions, train_version
+    from bot.classify.train import train_version
     from bot.cli import common
 
-    if trained_layers > layers:
-        fail("--trained-layers cannot exceed --layers")
-    if trained_layers == 0 and adapter_rank == 0:
-        fail("nothing to train: give --trained-layers or --adapter-rank")
+    options = TrainOptions(version="", epochs=epochs, layers=layers, trained_layers=trained_layers,
+                           adapter_rank=adapter_rank, device=device, max_rows=max_rows, threads=threads, seed=seed,
+                           language_balance=language_balance)
+    if options.problems():  # refused before torch, the corpus or the base load
+        fail("; ".join(options.problems()) + " (--layers, --trained-layers, --adapter-rank)")
     _check_device(device)
     settings = Settings()
     examples = _corpus(corpus)
     out = out or settings.coach_model_store
-    version = version or _next_version(models_dir, out)
+    options.version = version = version or _next_version(models_dir, out)
     feedback = []
     if with_feedback:
         with common.store(settings) as store:
             feedback = feedback_examples(store.corrections_for_training())
         Console().print(f"folding in {len(feedback)} corrected messages from agents")
     base = ensure_converted(settings.coach_cache_dir / "base")
-    options = TrainOptions(version=version, epochs=epochs, layers=layers, trained_layers=trained_layers,
-                           adapter_rank=adapter_rank, device=device, max_rows=max_rows, threads=threads, seed=seed,
-                           language_balance=language_balance)
     if soup == 1:
         directory = train_version(examples + feedback, out, base, options)
     else:

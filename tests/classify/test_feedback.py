@@ -68,3 +68,23 @@ def test_train_refuses_a_device_it_cannot_use_before_reading_anything(tmp_path):
     if not torch.cuda.is_available():
         result = CliRunner().invoke(app, ["train", "--corpus", str(missing), "--device", "cuda"])
         assert result.exit_code == 1 and "sees no CUDA GPU" in result.output
+
+
+def test_train_refuses_an_impossible_recipe_before_reading_anything(tmp_path):
+    missing = tmp_path / "no-corpus.jsonl.gz"
+    result = CliRunner().invoke(app, ["train", "--corpus", str(missing), "--trained-layers", "0", "--adapter-rank", "0"])
+    assert result.exit_code == 1 and "nothing to train" in result.output
+    result = CliRunner().invoke(app, ["train", "--corpus", str(missing), "--layers", "2", "--trained-layers", "3"])
+    assert result.exit_code == 1 and "cannot exceed the layers used (2)" in result.output
+
+
+def test_train_command_defaults_are_the_recipe_defaults():
+    """One place holds the served recipe: the CLI shows TrainOptions' defaults, it does not repeat them."""
+    import inspect
+
+    from bot.classify.recipe import DEFAULTS
+    from bot.cli.model_cmds import train
+
+    defaults = {name: p.default for name, p in inspect.signature(train).parameters.items()}
+    for field in ("epochs", "layers", "trained_layers", "adapter_rank", "device", "language_balance", "seed"):
+        assert defaults[field] == getattr(DEFAULTS, field), field

@@ -1,0 +1,41 @@
+"""How a version is trained: the options `coach train`, the GPU trials and the tests share.
+
+Kept free of torch so that the CLI can show these defaults, and refuse an impossible recipe, before it imports
+anything heavy. The defaults are the served recipe (v14); `adapter_rank=0, epochs=3` is v13's faster one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class TrainOptions:
+    version: str
+    layers: int = 6
+    trained_layers: int = 2
+    adapter_rank: int = 16        # LoRA rank on the layers below the trained ones (0: they stay frozen)
+    epochs: int = 5
+    batch_size: int = 64
+    lr_layers: float = 2e-4
+    lr_heads: float = 2e-3
+    lr_adapters: float = 1e-3
+    max_tokens: int = 64
+    polarity_loss: float = 0.5
+    language_balance: float = 0.0  # 0: rows count as they come; 1: every language's complaint rows weigh the same
+    seed: int = 13
+    max_rows: int | None = None   # subsample the training rows (quick trials, tests)
+    threads: int | None = None
+    device: str = "cpu"
+    progress: bool = True
+
+    def problems(self) -> list[str]:
+        """Why this recipe cannot train (empty when it can)."""
+        out = []
+        if self.trained_layers > self.layers:
+            out.append(f"the trained layers ({self.trained_layers}) cannot exceed the layers used ({self.layers})")
+        if self.trained_layers == 0 and self.adapter_rank == 0:
+            out.append("nothing to train: no trained layers and no adapters (adapter rank 0)")
+        return out
+
+
+DEFAULTS = TrainOptions(version="")
