@@ -64,8 +64,10 @@ def train(
     layers: Annotated[int, typer.Option(min=1, max=12, help="base layers used (the first N of 12)")] = DEFAULTS.layers,
     trained_layers: Annotated[int, typer.Option(min=0, max=12, help="top layers fine-tuned")] = DEFAULTS.trained_layers,
     adapter_rank: Annotated[int, typer.Option(min=0, max=256, help=(
-        "LoRA rank on the layers below the fine-tuned ones (0: they stay frozen, v13's faster recipe)"))] = DEFAULTS.adapter_rank,
-    device: Annotated[str, typer.Option(help="torch device to train on: cpu, or cuda where a GPU is lent")] = DEFAULTS.device,
+        "LoRA rank on the layers below the fine-tuned ones (0: they stay frozen, v13's faster recipe)"
+    ))] = DEFAULTS.adapter_rank,
+    device: Annotated[str, typer.Option(
+        help="torch device to train on: cpu, or cuda where a GPU is lent")] = DEFAULTS.device,
     max_rows: Annotated[Optional[int], typer.Option(min=10, help="subsample the training rows")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="torch threads (1 is fastest on a busy machine)")] = None,
     language_balance: Annotated[float, typer.Option(min=0.0, max=1.0, help=(
@@ -162,7 +164,8 @@ def _evaluate(directory: Path, examples, settings: Settings, backend: str, pick:
                             threads=_threads(threads_path), resamples=resamples)
 
 
-RESAMPLES = 1000  # about 40 s on the full suite; intervals move by a few tenths of a point at 500
+# bot.classify.uncertainty.RESAMPLES, repeated so that the CLI starts without numpy (a test holds them equal)
+RESAMPLES = 1000
 RESAMPLES_OPTION = typer.Option(min=0, help="bootstrap redraws of the suite for 95 % intervals (0: none)")
 
 

@@ -109,6 +109,13 @@ def test_threads_are_figures_too():
     assert by_figure["threads:complaint_missed_rate"].b == 1.0
 
 
+def test_the_cli_default_is_the_module_default():
+    from bot.classify import uncertainty
+    from bot.cli import model_cmds
+
+    assert model_cmds.RESAMPLES == uncertainty.RESAMPLES
+
+
 def test_which_way_is_better():
     assert lower_is_better("positive_apologised_rate") and lower_is_better("threads:complaint_missed_rate")
     assert lower_is_better("gap:et:complaint_macro_f1")
