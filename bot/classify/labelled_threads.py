@@ -96,24 +96,27 @@ def default_tone_points() -> dict[str, int]:
     return dict(load_playbook(PROJECT_ROOT / "prompts" / "playbook.yaml").severity.tone_points)
 
 
+def customer_lines(thread: LabelledThread) -> list[ThreadLine]:
+    return [m for m in thread.messages if m.sender == "customer"]
+
+
 def thread_paths(threads: Sequence[LabelledThread], classify: Callable[[list[str]], list[Classification]],
                  tone_points: Mapping[str, int] | None = None) -> list[list[str]]:
     """Per thread, the card path of each customer message as the product takes it: its labels after the thread
     rule (earlier customer messages as the model read them), then message_path."""
     points = default_tone_points() if tone_points is None else tone_points
-    lines = [(t.id, m) for t in threads for m in t.messages if m.sender == "customer"]
-    decisions = classify([m.text for _, m in lines])
-    earlier: dict[str, list[Classification]] = defaultdict(list)
-    paths: dict[str, list[str]] = defaultdict(list)
-    for (thread_id, m), said in zip(lines, decisions):
-        labels, _ = follow_up_labels(m.text, said, earlier[thread_id], points)
-        paths[thread_id].append(message_path(m.text, labels))
-        earlier[thread_id].append(said)  # the message's own labels, as the store keeps them
-    return [paths[t.id] for t in threads]
-
-
-def customer_lines(thread: LabelledThread) -> list[ThreadLine]:
-    return [m for m in thread.messages if m.sender == "customer"]
+    said = iter(classify([m.text for t in threads for m in customer_lines(t)]))
+    out = []
+    for thread in threads:
+        earlier: list[Classification] = []
+        paths = []
+        for m in customer_lines(thread):
+            own = next(said)
+            labels, _ = follow_up_labels(m.text, own, earlier, points)
+            paths.append(message_path(m.text, labels))
+            earlier.append(own)  # the message's own labels, as the store keeps them
+        out.append(paths)
+    return out
 
 
 def thread_rates(threads: Sequence[LabelledThread], paths: Sequence[Sequence[str]]) -> dict[str, dict]:

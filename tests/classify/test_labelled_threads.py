@@ -87,3 +87,22 @@ def test_each_message_is_scored_with_the_thread_rule_on_the_models_earlier_label
     assert report["en"]["n"] == 5 and report["en"]["n_complaints"] == 4
     assert report["en"]["complaint_missed_rate"] == 0.5  # en-2's two messages; en-1's follow-up is carried
     assert report["en"]["path_accuracy"] == 0.6  # "ok" stays nothing to fix
+
+
+def test_each_thread_is_read_on_its_own_even_when_two_share_an_id(tmp_path: Path):
+    """A follow-up carries only its own thread's complaint: a second thread under a repeated id starts afresh."""
+    from bot.classify.labelled_threads import thread_paths
+
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join([
+        _thread("dup", "en", {"from": "customer", "text": "I was charged twice", "expect": "recovery",
+                              "complaint": "billing"}),
+        _thread("dup", "en", {"from": "customer", "text": "any news?", "expect": "nothing_to_fix",
+                              "complaint": "none"}),
+        _thread("one", "en", {"from": "customer", "text": "I was charged twice", "expect": "recovery",
+                              "complaint": "billing"},
+                {"from": "customer", "text": "any news?", "expect": "recovery", "complaint": "billing"}),
+    ]) + "\n")
+    said = {"I was charged twice": _said("frustrated", "billing"), "any news?": _said("neutral", "none")}
+    paths = thread_paths(load_threads(path), lambda texts: [said[t] for t in texts], tone_points={})
+    assert paths == [["recovery"], ["nothing_to_fix"], ["recovery", "recovery"]]
