@@ -161,8 +161,8 @@ def evaluate_version(directory, examples: Sequence[Example], classifier, backend
     Writes metrics.json (torch) or metrics-<backend>.json next to the version."""
     import json
 
-    from bot.classify.labelled_threads import thread_paths, thread_rates
-    from bot.classify.uncertainty import LEVEL, Verdicts, intervals
+    from bot.classify.labelled_threads import thread_rates
+    from bot.classify.uncertainty import LEVEL, intervals, judge
 
     judged = [e for e in examples if group_of(e)]
     logits = classifier.logits([e.text for e in judged])
@@ -173,12 +173,9 @@ def evaluate_version(directory, examples: Sequence[Example], classifier, backend
         classifier.config.save(directory)
         classifier.thresholds = Thresholds(classifier.thresholds.unsure,
                                            max(picked["abusive_threshold"], classifier.thresholds.unsure))
-    probs = calibrated_probs(logits, classifier.config)
-    threads = list(threads or [])
-    # hand-written whole threads: reported, never picked on
-    verdicts = Verdicts.of(judged, probs, classifier.thresholds,
-                           thread_paths(threads, classifier.classify_many) if threads else None)
-    report = suite_report(judged, probs, classifier.thresholds, verdicts.decisions, verdicts.paths)
+    threads = list(threads or [])  # hand-written whole threads: reported, never picked on
+    verdicts = judge(classifier, judged, threads, calibrated_probs(logits, classifier.config))
+    report = suite_report(judged, verdicts.probs, classifier.thresholds, verdicts.decisions, verdicts.paths)
     report = {"version": classifier.config.version, "backend": backend, "picked": picked,
               "thresholds": {"unsure": classifier.thresholds.unsure, "abusive": classifier.thresholds.abusive},
               **report}

@@ -56,9 +56,11 @@ class Verdicts:
         return cls(thresholds, probs, decisions, card_paths(judged, decisions), thread_paths or [])
 
 
-def judge(classifier: BaseClassifier, judged: Sequence[Example], threads: Sequence[LabelledThread] = ()) -> Verdicts:
-    """A loaded classifier's verdicts on the suite's rows and on the labelled threads, at its own thresholds."""
-    probs = classifier.probabilities([e.text for e in judged])
+def judge(classifier: BaseClassifier, judged: Sequence[Example], threads: Sequence[LabelledThread] = (),
+          probs: Probabilities | None = None) -> Verdicts:
+    """A loaded classifier's verdicts on the suite's rows and on the labelled threads, at its own thresholds
+    (`probs`: the rows' probabilities when already computed)."""
+    probs = classifier.probabilities([e.text for e in judged]) if probs is None else probs
     return Verdicts.of(judged, probs, classifier.thresholds,
                        thread_paths(threads, classifier.classify_many) if threads else None)
 

@@ -94,7 +94,8 @@ def train(
     settings = Settings()
     examples = _corpus(corpus)
     out = out or settings.coach_model_store
-    options.version = version = version or _next_version(models_dir, out)
+    options = dataclasses.replace(options, version=version or _next_version(models_dir, out))
+    version = options.version
     feedback = []
     if with_feedback:
         with common.store(settings) as store:

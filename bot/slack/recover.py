@@ -173,8 +173,9 @@ def plan_thread(services, user: str, workspace: str, channel: str, thread_ts: st
 
     Plans `message_ts` (or the thread's latest customer message) with everything said before it and the
     thread's labels (thread_labels), read as stored where the bot stored them (so an agent's *Wrong tone/type*
-    correction holds here too) and classified where it did not; records the incident when the thread has none. Returns the plan, or a
-    sentence for the requester saying why there is none (never raises for a missing thread or channel).
+    correction holds here too) and classified where it did not; records the incident when the thread has none.
+    Returns the plan, or a sentence for the requester saying why there is none (never raises for a missing thread
+    or channel).
     """
     read = _read_thread(services, channel, thread_ts)
     if isinstance(read, str):
