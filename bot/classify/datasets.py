@@ -47,6 +47,8 @@ NOT_FOR_TRAINING = "not_for_training"
 OOD_CAP = 1500  # rows per held-out source: enough for stable macro-F1, cheap to score
 HANDWRITTEN_WEIGHT = 6.0  # in-domain support chat: worth far more than Reddit or synthetic intents
 TRANSLATED_WEIGHT = 2.0   # our translations of labelled lines into ru / zh / et
+# a line may set its own "weight": a translation of a public row keeps that row's weight (1), not our lines'
+MAX_OWN_WEIGHT = HANDWRITTEN_WEIGHT
 
 
 @dataclass
@@ -181,7 +183,9 @@ def _handwritten(directory: Path) -> Iterator[Example]:
             if tone is not None and tone not in TONES or comp is not None and comp not in COMPLAINTS:
                 raise ValueError(f"{path.name}: bad label in {line[:80]}")
             source = obj.get("source", "handwritten")
-            weight = HANDWRITTEN_WEIGHT if source == "handwritten" else TRANSLATED_WEIGHT
+            weight = obj.get("weight", HANDWRITTEN_WEIGHT if source == "handwritten" else TRANSLATED_WEIGHT)
+            if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 < weight <= MAX_OWN_WEIGHT:
+                raise ValueError(f"{path.name}: weight must be a number in (0, {MAX_OWN_WEIGHT}] in {line[:80]}")
             yield Example(obj["text"], obj["lang"], tone, comp, obj.get("split", "train"), source,
                           weight if tone else 0.0, weight if comp else 0.0)
 

@@ -90,10 +90,8 @@ def card_paths(rows: Sequence[Example], decisions: Sequence[Classification]) -> 
     return [message_path(e.text, d) for e, d in zip(rows, decisions)]
 
 
-def product_errors(rows: Sequence[Example], decisions: Sequence[Classification],
-                   paths: Sequence[str] | None = None) -> dict[str, float | int]:
-    """Shares of messages sent down the wrong card path (goals in GOALS)."""
-    paths = card_paths(rows, decisions) if paths is None else paths
+def error_rows(rows: Sequence[Example]) -> dict[str, list[int]]:
+    """The rows each product error is counted over, by the rate's name."""
     non_abusive = [i for i, e in enumerate(rows) if (e.tone and e.tone != "abusive") or
                    (e.tone is None and e.polarity is not None) or (e.tone is None and e.complaint is not None)]
     # clearly positive: positive and, where a complaint label exists, not a complaint ("thanks, but...")
@@ -103,19 +101,30 @@ def product_errors(rows: Sequence[Example], decisions: Sequence[Classification],
     # clearly upset without a named complaint ("I'm so fed up"): a card is still owed
     upset = [i for i, e in enumerate(rows) if e.complaint in (None, "none") and (
         (e.tone in NEGATIVE_TONES and e.tone_w >= 1.0) or (e.polarity == "negative" and e.tone is None))]
+    return {"false_abusive_rate": non_abusive, "positive_apologised_rate": positive,
+            "complaint_missed_rate": complaints, "upset_ignored_rate": upset}
+
+
+# the path that counts as the error, for the rows each rate is counted over; "!" negates
+ERROR_PATHS = {"false_abusive_rate": ("abusive", "n_non_abusive"),
+               "positive_apologised_rate": ("!nothing_to_fix", "n_positive"),
+               "complaint_missed_rate": ("nothing_to_fix", "n_complaints"),
+               "upset_ignored_rate": ("nothing_to_fix", "n_upset")}
+
+
+def is_error(rate: str, path: str) -> bool:
+    wrong = ERROR_PATHS[rate][0]
+    return path != wrong[1:] if wrong.startswith("!") else path == wrong
+
+
+def product_errors(rows: Sequence[Example], decisions: Sequence[Classification],
+                   paths: Sequence[str] | None = None) -> dict[str, float | int]:
+    """Shares of messages sent down the wrong card path (goals in GOALS)."""
+    paths = card_paths(rows, decisions) if paths is None else paths
     out: dict[str, float | int] = {}
-    if non_abusive:
-        out |= {"false_abusive_rate": float(np.mean([paths[i] == "abusive" for i in non_abusive])),
-                "n_non_abusive": len(non_abusive)}
-    if positive:
-        out |= {"positive_apologised_rate": float(np.mean([paths[i] != "nothing_to_fix" for i in positive])),
-                "n_positive": len(positive)}
-    if complaints:
-        out |= {"complaint_missed_rate": float(np.mean([paths[i] == "nothing_to_fix" for i in complaints])),
-                "n_complaints": len(complaints)}
-    if upset:
-        out |= {"upset_ignored_rate": float(np.mean([paths[i] == "nothing_to_fix" for i in upset])),
-                "n_upset": len(upset)}
+    for rate, idx in error_rows(rows).items():
+        if idx:
+            out |= {rate: float(np.mean([is_error(rate, paths[i]) for i in idx])), ERROR_PATHS[rate][1]: len(idx)}
     return out
 
 
@@ -162,6 +171,7 @@ def evaluate_version(directory, examples: Sequence[Example], classifier, backend
     import json
 
     from bot.classify.labelled_threads import thread_rates
+    from bot.classify.tradeoff import curve
     from bot.classify.uncertainty import LEVEL, intervals, judge
 
     judged = [e for e in examples if group_of(e)]
@@ -179,6 +189,7 @@ def evaluate_version(directory, examples: Sequence[Example], classifier, backend
     report = {"version": classifier.config.version, "backend": backend, "picked": picked,
               "thresholds": {"unsure": classifier.thresholds.unsure, "abusive": classifier.thresholds.abusive},
               **report}
+    report["tradeoff"] = curve(judged, verdicts.probs, classifier.thresholds).as_dict()
     if threads:
         report["threads"] = thread_rates(threads, verdicts.thread_paths)
     if resamples > 0:

@@ -22,6 +22,7 @@ from bot.classify.decisions import Probabilities, Thresholds, decide
 from bot.classify.datasets import Example
 from bot.classify.evaluate import GOALS, WATCHED, card_paths, group_of, suite_report
 from bot.classify.labelled_threads import LabelledThread, thread_paths, thread_rates
+from bot.classify.tradeoff import Curve, curve, positive_at
 from bot.coach.models import Classification
 
 RESAMPLES = 1000  # about 40 s per version on the full suite (2 cores)
@@ -165,13 +166,32 @@ class Difference:
 
 
 def compare(judged: Sequence[Example], a: Verdicts, b: Verdicts, threads: Sequence[LabelledThread] = (),
-            resamples: int = RESAMPLES, seed: int = 13, level: float = LEVEL) -> list[Difference]:
-    """Paired bootstrap of every headline figure: version b minus version a, both rescored on the same draws."""
+            resamples: int = RESAMPLES, seed: int = 13, level: float = LEVEL, tradeoff: bool = True
+            ) -> list[Difference]:
+    """Paired bootstrap of every headline figure: version b minus version a, both rescored on the same draws.
+
+    With `tradeoff`, also MATCHED: positive → apology of both at a's upset → nothing (about 10 s more per version)."""
     point_a, point_b = figures(judged, threads, a), figures(judged, threads, b)
+    curves = (curve(judged, a.probs, a.thresholds), curve(judged, b.probs, b.thresholds)) if tradeoff else None
+    if curves:
+        point_a[MATCHED], point_b[MATCHED] = matched(*curves)
     deltas: dict[str, list[float]] = defaultdict(list)
     for draw in _draws(judged, threads, resamples, seed):
         fig_a, fig_b = figures(judged, threads, a, draw), figures(judged, threads, b, draw)
+        if curves:
+            fig_a[MATCHED], fig_b[MATCHED] = matched(*curves, draw.rows, len(judged))
         for figure in fig_a.keys() & fig_b.keys():
             deltas[figure].append(fig_b[figure] - fig_a[figure])
     return [Difference(f, point_a[f], point_b[f], _interval(point_b[f] - point_a[f], deltas[f], level))
             for f in point_a if f in point_b]
+
+
+# positive → apology of each version where a's upset → nothing is: b's gain there is not bought with fewer cards
+MATCHED = "matched:positive_apologised_rate"
+
+
+def matched(a: Curve, b: Curve, rows: np.ndarray | None = None, n_rows: int | None = None) -> tuple[float, float]:
+    """Both versions' positive → apology at a's served upset → nothing (tradeoff.curve), on the suite or a draw."""
+    upset_a, positive_a = a.rates(rows, n_rows)
+    k = int(np.argmin(np.abs(np.log(a.scales))))
+    return float(positive_a[k]), positive_at(*b.rates(rows, n_rows), float(upset_a[k]))

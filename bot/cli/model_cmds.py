@@ -262,6 +262,11 @@ def _print_report(report: dict) -> None:
         [f"{k} {product[k]:.3f} (goal ≤ {GOALS[k]:.2f})" for k in GOALS if k in product] +
         [f"{k} {product[k]:.3f} (watched, no goal)" for k in WATCHED if k in product]))
     WIDE.print(f"chat lines, points behind English: {report['language_gaps']}")
+    if report.get("tradeoff"):
+        curve = report["tradeoff"]
+        points = zip(curve["upset_scale"], curve["upset_ignored_rate"], curve["positive_apologised_rate"])
+        WIDE.print("how eager to apologise (upset tones × scale: upset→nothing / positive→apology; 1 as served): " +
+                   ", ".join(f"×{s:g}: {u:.3f} / {p:.3f}" for s, u, p in list(points)[::4]))
     if report.get("threads"):
         keys = [("path_accuracy", "right card"), ("false_abusive_rate", "→abusive"),
                 ("positive_apologised_rate", "positive→apology"), ("complaint_missed_rate", "complaint→nothing"),

@@ -49,3 +49,20 @@ def test_no_line_we_translated_comes_from_the_held_out_russian_set():
                   for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     assert len(translated) > 2000
     assert not [t["text"] for t in translated if t.get("id") in held_out and "goemotions" in t.get("source", "")]
+
+
+def test_a_line_may_set_its_own_weight_within_bounds(tmp_path):
+    """A translation of a public row weighs what the row weighs (1), not what our own lines weigh."""
+    import json
+
+    lines = [{"text": "ma jumaldan seda", "lang": "et", "tone": "positive", "source": "translated:goemotions",
+              "weight": 1.0},
+             {"text": "arve on vale", "lang": "et", "complaint": "billing", "source": "translated:handwritten_en"},
+             {"text": "pakk ei jõudnud kohale", "lang": "et", "complaint": "delivery"}]
+    (tmp_path / "own.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    weights = [(e.tone_w, e.complaint_w) for e in datasets._handwritten(tmp_path)]
+    assert weights == [(1.0, 0.0), (0.0, datasets.TRANSLATED_WEIGHT), (0.0, datasets.HANDWRITTEN_WEIGHT)]
+    for bad in (0, -1, 7, "1", True):
+        (tmp_path / "own.jsonl").write_text(json.dumps({**lines[0], "weight": bad}))
+        with pytest.raises(ValueError, match="weight must be a number"):
+            list(datasets._handwritten(tmp_path))

@@ -1,0 +1,86 @@
+"""How eager a version is to apologise: positive → apology against upset → nothing, along one knob.
+
+Scaling the tone head's upset mass (angry + frustrated + anxious) and renormalising moves a version along a curve:
+more upset customers get a card, and more happy ones get an apology too. A version can lower positive → apology just
+by sitting further along its own curve, sending fewer cards (stop 18's weight soups did exactly that). Reading the
+challenger's curve at the reference's upset → nothing tells a better model from a shifted decision.
+
+The paths come from the product's own decisions (`decide`, then `card_paths`), so a point on the curve is what the
+planner would do if that version's upset tones were that much likelier.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.classify.datasets import Example
+from bot.classify.decisions import Probabilities, Thresholds, decide
+from bot.classify.evaluate import NEGATIVE_TONES, card_paths, error_rows, is_error
+from bot.labels import TONES
+
+UPSET_SCALES = tuple(float(x) for x in np.geomspace(0.25, 4.0, 17))  # 1.0 (as served) is the middle one
+POSITIVE, UPSET = "positive_apologised_rate", "upset_ignored_rate"
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Per scale, which clearly positive rows got an apology and which clearly upset rows got nothing."""
+    scales: np.ndarray
+    positive_rows: np.ndarray  # indices into the judged rows
+    upset_rows: np.ndarray
+    apologised: np.ndarray     # (len(positive_rows), len(scales)) bool
+    ignored: np.ndarray        # (len(upset_rows), len(scales)) bool
+
+    def rates(self, rows: np.ndarray | None = None, n_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(upset → nothing, positive → apology) per scale, on the whole suite or on one bootstrap draw of it."""
+        if rows is None:
+            return self.ignored.mean(0), self.apologised.mean(0)
+        counts = np.bincount(rows, minlength=n_rows or 0).astype(float)
+        w_up, w_pos = counts[self.upset_rows], counts[self.positive_rows]
+        return w_up @ self.ignored / max(w_up.sum(), 1.0), w_pos @ self.apologised / max(w_pos.sum(), 1.0)
+
+    def served(self) -> tuple[float, float]:
+        """(upset → nothing, positive → apology) at scale 1, the version as served."""
+        k = int(np.argmin(np.abs(np.log(self.scales))))
+        upset, positive = self.rates()
+        return float(upset[k]), float(positive[k])
+
+    def as_dict(self) -> dict[str, list[float]]:
+        upset, positive = self.rates()
+        return {"upset_scale": [round(float(s), 4) for s in self.scales],
+                UPSET: [round(float(x), 4) for x in upset], POSITIVE: [round(float(x), 4) for x in positive]}
+
+
+def scaled(probs: Probabilities, scale: float) -> Probabilities:
+    """The tone head's upset tones made `scale` times likelier (then renormalised); other heads untouched."""
+    tone = probs["tone"].astype(np.float64).copy()
+    tone[:, [TONES.index(t) for t in NEGATIVE_TONES]] *= scale
+    return {**probs, "tone": (tone / tone.sum(1, keepdims=True)).astype(np.float32)}
+
+
+def curve(judged: Sequence[Example], probs: Probabilities, thresholds: Thresholds,
+          scales: Sequence[float] = UPSET_SCALES) -> Curve:
+    rows = error_rows(judged)
+    positive, upset = np.array(rows[POSITIVE], int), np.array(rows[UPSET], int)
+    apologised = np.zeros((len(positive), len(scales)), bool)
+    ignored = np.zeros((len(upset), len(scales)), bool)
+    for k, scale in enumerate(scales):
+        paths = card_paths(judged, decide(scaled(probs, scale), thresholds))
+        apologised[:, k] = [is_error(POSITIVE, paths[i]) for i in positive]
+        ignored[:, k] = [is_error(UPSET, paths[i]) for i in upset]
+    return Curve(np.array(scales, float), positive, upset, apologised, ignored)
+
+
+def positive_at(upset_rates: np.ndarray, positive_rates: np.ndarray, upset: float) -> float:
+    """Positive → apology where the curve crosses this upset → nothing (linear between scales; nan off the curve).
+
+    Upset → nothing falls as the scale grows; ties (flat stretches) keep the lowest positive → apology."""
+    order = np.lexsort((positive_rates, upset_rates))
+    x, y = upset_rates[order], positive_rates[order]
+    x, first = np.unique(x, return_index=True)
+    y = y[first]
+    if len(x) == 0 or upset < x[0] - 1e-12 or upset > x[-1] + 1e-12:
+        return float("nan")
+    return float(np.interp(upset, x, y))
