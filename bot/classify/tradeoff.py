@@ -34,9 +34,10 @@ class Curve:
     ignored: np.ndarray        # (len(upset_rows), len(scales)) bool
 
     def rates(self, rows: np.ndarray | None = None, n_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(upset → nothing, positive → apology) per scale, on the whole suite or on one bootstrap draw of it."""
+        """(upset → nothing, positive → apology) per scale, on the whole suite or on one bootstrap draw of it
+        (nan where the suite holds no such row)."""
         if rows is None:
-            return self.ignored.mean(0), self.apologised.mean(0)
+            return _mean(self.ignored), _mean(self.apologised)
         counts = np.bincount(rows, minlength=n_rows or 0).astype(float)
         w_up, w_pos = counts[self.upset_rows], counts[self.positive_rows]
         return w_up @ self.ignored / max(w_up.sum(), 1.0), w_pos @ self.apologised / max(w_pos.sum(), 1.0)
@@ -47,10 +48,19 @@ class Curve:
         upset, positive = self.rates()
         return float(upset[k]), float(positive[k])
 
-    def as_dict(self) -> dict[str, list[float]]:
+    def as_dict(self) -> dict[str, list[float | None]]:
+        """JSON-ready; a rate with no rows to count is None (JSON has no nan)."""
         upset, positive = self.rates()
         return {"upset_scale": [round(float(s), 4) for s in self.scales],
-                UPSET: [round(float(x), 4) for x in upset], POSITIVE: [round(float(x), 4) for x in positive]}
+                UPSET: [_rounded(x) for x in upset], POSITIVE: [_rounded(x) for x in positive]}
+
+
+def _mean(flags: np.ndarray) -> np.ndarray:
+    return flags.mean(0) if len(flags) else np.full(flags.shape[1], np.nan)
+
+
+def _rounded(x: float) -> float | None:
+    return round(float(x), 4) if np.isfinite(x) else None
 
 
 def scaled(probs: Probabilities, scale: float) -> Probabilities:
@@ -76,7 +86,10 @@ def curve(judged: Sequence[Example], probs: Probabilities, thresholds: Threshold
 def positive_at(upset_rates: np.ndarray, positive_rates: np.ndarray, upset: float) -> float:
     """Positive → apology where the curve crosses this upset → nothing (linear between scales; nan off the curve).
 
-    Upset → nothing falls as the scale grows; ties (flat stretches) keep the lowest positive → apology."""
+    Upset → nothing falls as the scale grows; ties (flat stretches) keep the lowest positive → apology; a suite
+    without upset or positive rows has no curve."""
+    finite = np.isfinite(upset_rates) & np.isfinite(positive_rates)
+    upset_rates, positive_rates = upset_rates[finite], positive_rates[finite]
     order = np.lexsort((positive_rates, upset_rates))
     x, y = upset_rates[order], positive_rates[order]
     x, first = np.unique(x, return_index=True)

@@ -266,7 +266,7 @@ def _print_report(report: dict) -> None:
         curve = report["tradeoff"]
         points = zip(curve["upset_scale"], curve["upset_ignored_rate"], curve["positive_apologised_rate"])
         WIDE.print("how eager to apologise (upset tones × scale: upset→nothing / positive→apology; 1 as served): " +
-                   ", ".join(f"×{s:g}: {u:.3f} / {p:.3f}" for s, u, p in list(points)[::4]))
+                   ", ".join(f"×{s:g}: {_rate(u)} / {_rate(p)}" for s, u, p in list(points)[::4]))
     if report.get("threads"):
         keys = [("path_accuracy", "right card"), ("false_abusive_rate", "→abusive"),
                 ("positive_apologised_rate", "positive→apology"), ("complaint_missed_rate", "complaint→nothing"),
@@ -275,6 +275,10 @@ def _print_report(report: dict) -> None:
                                   "language", report["threads"], keys))
     if report.get("intervals"):
         WIDE.print(_intervals_table(report["intervals"]))
+
+
+def _rate(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
 
 
 def _goal_of(figure: str) -> str:

@@ -53,6 +53,10 @@ def test_train_with_feedback_folds_corrections_into_a_new_version(tmp_path, monk
     interval = metrics["intervals"]["figures"]["threads:path_accuracy"]  # train judges with bootstrap intervals
     assert interval["low"] <= interval["value"] <= interval["high"]
     assert "how sure: 95% bootstrap intervals" in result.output
+    tradeoff = metrics["tradeoff"]  # and with the apology trade-off: upset tones likelier, fewer upset ignored
+    assert len(tradeoff["upset_scale"]) == len(tradeoff["upset_ignored_rate"]) == 17
+    assert all(r is None or 0 <= r <= 1 for r in tradeoff["upset_ignored_rate"] + tradeoff["positive_apologised_rate"])
+    assert "how eager to apologise" in result.output
     switched = CliRunner().invoke(app, ["model", "use", "v1", "--models-dir", str(models)])
     assert switched.exit_code == 1  # v1 here is an empty folder: refused, CURRENT untouched
     assert (models / "CURRENT").read_text().strip() == "v2"

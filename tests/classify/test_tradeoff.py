@@ -87,3 +87,15 @@ def test_compare_reports_the_matched_figure_with_a_paired_interval():
 def test_the_scales_are_centred_on_the_served_decision():
     assert UPSET_SCALES[len(UPSET_SCALES) // 2] == pytest.approx(1.0)
     assert card_paths(_suite()[:1], decide(_probs(np.array([0.0], np.float32)), THRESHOLDS)) == ["nothing_to_fix"]
+
+
+def test_a_suite_without_upset_rows_has_no_curve_and_says_so_in_json():
+    import json
+
+    rows = _suite()[:300]  # positive rows only
+    probs = {h: v[:300] for h, v in _model(2.0).items()}
+    c = curve(rows, probs, THRESHOLDS)
+    record = json.loads(json.dumps(c.as_dict(), allow_nan=False))
+    assert record["upset_ignored_rate"] == [None] * len(UPSET_SCALES)
+    assert all(0 <= r <= 1 for r in record["positive_apologised_rate"])
+    assert np.isnan(positive_at(*c.rates(), 0.5))
