@@ -173,8 +173,10 @@ def compare(judged: Sequence[Example], a: Verdicts, b: Verdicts, threads: Sequen
     With `tradeoff`, also MATCHED: positive → apology of both at a's upset → nothing (about 10 s more per version)."""
     point_a, point_b = figures(judged, threads, a), figures(judged, threads, b)
     curves = (curve(judged, a.probs, a.thresholds), curve(judged, b.probs, b.thresholds)) if tradeoff else None
-    if curves:
+    if curves and all(np.isfinite(matched(*curves))):  # a suite with no upset or positive rows has no curve
         point_a[MATCHED], point_b[MATCHED] = matched(*curves)
+    else:
+        curves = None
     deltas: dict[str, list[float]] = defaultdict(list)
     for draw in _draws(judged, threads, resamples, seed):
         fig_a, fig_b = figures(judged, threads, a, draw), figures(judged, threads, b, draw)
@@ -191,7 +193,10 @@ MATCHED = "matched:positive_apologised_rate"
 
 
 def matched(a: Curve, b: Curve, rows: np.ndarray | None = None, n_rows: int | None = None) -> tuple[float, float]:
-    """Both versions' positive → apology at a's served upset → nothing (tradeoff.curve), on the suite or a draw."""
+    """Both versions' positive → apology at a's served upset → nothing (tradeoff.curve), on the suite or a draw.
+
+    Both are read off their curves the same way, so a version against itself differs by exactly 0 even where its
+    curve is flat in upset → nothing."""
     upset_a, positive_a = a.rates(rows, n_rows)
-    k = int(np.argmin(np.abs(np.log(a.scales))))
-    return float(positive_a[k]), positive_at(*b.rates(rows, n_rows), float(upset_a[k]))
+    upset = float(upset_a[int(np.argmin(np.abs(np.log(a.scales))))])
+    return positive_at(upset_a, positive_a, upset), positive_at(*b.rates(rows, n_rows), upset)
