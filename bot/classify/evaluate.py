@@ -105,16 +105,17 @@ def error_rows(rows: Sequence[Example]) -> dict[str, list[int]]:
             "complaint_missed_rate": complaints, "upset_ignored_rate": upset}
 
 
-# the path that counts as the error, for the rows each rate is counted over; "!" negates
-ERROR_PATHS = {"false_abusive_rate": ("abusive", "n_non_abusive"),
-               "positive_apologised_rate": ("!nothing_to_fix", "n_positive"),
-               "complaint_missed_rate": ("nothing_to_fix", "n_complaints"),
-               "upset_ignored_rate": ("nothing_to_fix", "n_upset")}
+COUNTS = {"false_abusive_rate": "n_non_abusive", "positive_apologised_rate": "n_positive",
+          "complaint_missed_rate": "n_complaints", "upset_ignored_rate": "n_upset"}
 
 
 def is_error(rate: str, path: str) -> bool:
-    wrong = ERROR_PATHS[rate][0]
-    return path != wrong[1:] if wrong.startswith("!") else path == wrong
+    """Whether a row counted for this rate (error_rows) went down the wrong card path."""
+    if rate == "false_abusive_rate":
+        return path == "abusive"
+    if rate == "positive_apologised_rate":
+        return path != "nothing_to_fix"
+    return path == "nothing_to_fix"  # a complaint, or an upset customer, left without a card
 
 
 def product_errors(rows: Sequence[Example], decisions: Sequence[Classification],
@@ -124,7 +125,7 @@ def product_errors(rows: Sequence[Example], decisions: Sequence[Classification],
     out: dict[str, float | int] = {}
     for rate, idx in error_rows(rows).items():
         if idx:
-            out |= {rate: float(np.mean([is_error(rate, paths[i]) for i in idx])), ERROR_PATHS[rate][1]: len(idx)}
+            out |= {rate: float(np.mean([is_error(rate, paths[i]) for i in idx])), COUNTS[rate]: len(idx)}
     return out
 
 

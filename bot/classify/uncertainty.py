@@ -165,29 +165,6 @@ class Difference:
                 "verdict": self.verdict}
 
 
-def compare(judged: Sequence[Example], a: Verdicts, b: Verdicts, threads: Sequence[LabelledThread] = (),
-            resamples: int = RESAMPLES, seed: int = 13, level: float = LEVEL, tradeoff: bool = True
-            ) -> list[Difference]:
-    """Paired bootstrap of every headline figure: version b minus version a, both rescored on the same draws.
-
-    With `tradeoff`, also MATCHED: positive → apology of both at a's upset → nothing (about 10 s more per version)."""
-    point_a, point_b = figures(judged, threads, a), figures(judged, threads, b)
-    curves = (curve(judged, a.probs, a.thresholds), curve(judged, b.probs, b.thresholds)) if tradeoff else None
-    if curves and all(np.isfinite(matched(*curves))):  # a suite with no upset or positive rows has no curve
-        point_a[MATCHED], point_b[MATCHED] = matched(*curves)
-    else:
-        curves = None
-    deltas: dict[str, list[float]] = defaultdict(list)
-    for draw in _draws(judged, threads, resamples, seed):
-        fig_a, fig_b = figures(judged, threads, a, draw), figures(judged, threads, b, draw)
-        if curves:
-            fig_a[MATCHED], fig_b[MATCHED] = matched(*curves, draw.rows, len(judged))
-        for figure in fig_a.keys() & fig_b.keys():
-            deltas[figure].append(fig_b[figure] - fig_a[figure])
-    return [Difference(f, point_a[f], point_b[f], _interval(point_b[f] - point_a[f], deltas[f], level))
-            for f in point_a if f in point_b]
-
-
 # positive → apology of each version where a's upset → nothing is: b's gain there is not bought with fewer cards
 MATCHED = "matched:positive_apologised_rate"
 
@@ -200,3 +177,27 @@ def matched(a: Curve, b: Curve, rows: np.ndarray | None = None, n_rows: int | No
     upset_a, positive_a = a.rates(rows, n_rows)
     upset = float(upset_a[int(np.argmin(np.abs(np.log(a.scales))))])
     return positive_at(upset_a, positive_a, upset), positive_at(*b.rates(rows, n_rows), upset)
+
+
+def compare(judged: Sequence[Example], a: Verdicts, b: Verdicts, threads: Sequence[LabelledThread] = (),
+            resamples: int = RESAMPLES, seed: int = 13, level: float = LEVEL, tradeoff: bool = True
+            ) -> list[Difference]:
+    """Paired bootstrap of every headline figure: version b minus version a, both rescored on the same draws.
+
+    With `tradeoff`, also MATCHED: positive → apology of both at a's upset → nothing (about 10 s more per version)."""
+    point_a, point_b = figures(judged, threads, a), figures(judged, threads, b)
+    curves = (curve(judged, a.probs, a.thresholds), curve(judged, b.probs, b.thresholds)) if tradeoff else None
+    at = matched(*curves) if curves else (float("nan"), float("nan"))
+    if all(np.isfinite(at)):  # a suite with no upset or positive rows has no curve
+        point_a[MATCHED], point_b[MATCHED] = at
+    else:
+        curves = None
+    deltas: dict[str, list[float]] = defaultdict(list)
+    for draw in _draws(judged, threads, resamples, seed):
+        fig_a, fig_b = figures(judged, threads, a, draw), figures(judged, threads, b, draw)
+        if curves:
+            fig_a[MATCHED], fig_b[MATCHED] = matched(*curves, draw.rows, len(judged))
+        for figure in fig_a.keys() & fig_b.keys():
+            deltas[figure].append(fig_b[figure] - fig_a[figure])
+    return [Difference(f, point_a[f], point_b[f], _interval(point_b[f] - point_a[f], deltas[f], level))
+            for f in point_a if f in point_b]
