@@ -42,11 +42,15 @@ class Curve:
         w_up, w_pos = counts[self.upset_rows], counts[self.positive_rows]
         return w_up @ self.ignored / max(w_up.sum(), 1.0), w_pos @ self.apologised / max(w_pos.sum(), 1.0)
 
+    @property
+    def served_index(self) -> int:
+        """The step at scale 1: the version as served."""
+        return int(np.argmin(np.abs(np.log(self.scales))))
+
     def served(self) -> tuple[float, float]:
         """(upset → nothing, positive → apology) at scale 1, the version as served."""
-        k = int(np.argmin(np.abs(np.log(self.scales))))
         upset, positive = self.rates()
-        return float(upset[k]), float(positive[k])
+        return float(upset[self.served_index]), float(positive[self.served_index])
 
     def as_dict(self) -> dict[str, list[float | None]]:
         """JSON-ready; a rate with no rows to count is None (JSON has no nan)."""
@@ -74,13 +78,14 @@ def curve(judged: Sequence[Example], probs: Probabilities, thresholds: Threshold
           scales: Sequence[float] = UPSET_SCALES) -> Curve:
     rows = error_rows(judged)
     positive, upset = np.array(rows[POSITIVE], int), np.array(rows[UPSET], int)
-    apologised = np.zeros((len(positive), len(scales)), bool)
-    ignored = np.zeros((len(upset), len(scales)), bool)
+    counted = np.concatenate([positive, upset])  # only these rows' paths matter: decide them alone, per scale
+    texts, sub = [judged[i] for i in counted], {h: v[counted] for h, v in probs.items()}
+    flags = np.zeros((len(counted), len(scales)), bool)
+    rate = [POSITIVE] * len(positive) + [UPSET] * len(upset)
     for k, scale in enumerate(scales):
-        paths = card_paths(judged, decide(scaled(probs, scale), thresholds))
-        apologised[:, k] = [is_error(POSITIVE, paths[i]) for i in positive]
-        ignored[:, k] = [is_error(UPSET, paths[i]) for i in upset]
-    return Curve(np.array(scales, float), positive, upset, apologised, ignored)
+        paths = card_paths(texts, decide(scaled(sub, scale), thresholds))
+        flags[:, k] = [is_error(r, path) for r, path in zip(rate, paths)]
+    return Curve(np.array(scales, float), positive, upset, flags[:len(positive)], flags[len(positive):])
 
 
 def positive_at(upset_rates: np.ndarray, positive_rates: np.ndarray, upset: float) -> float:
