@@ -19,7 +19,7 @@ import json
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from bot.labels import COMPLAINTS, TONES
@@ -63,6 +63,7 @@ class Example:
     complaint_w: float = 1.0
     polarity: str | None = None
     polarity_w: float = 0.0
+    original: str | None = None  # the English text a translated row was made from (parallel.py reads both)
 
     def __post_init__(self) -> None:
         # every tone label also teaches polarity, so polarity-only sources share one head with them
@@ -142,7 +143,7 @@ def _public_examples(shared: Path, mappings: dict) -> Iterator[Example]:
         yield Example(row["text"], "ru", tone, None, "train", "cedr", w, 0.0)
     for row in _rows(shared / "ru_goemotions" / "ru_goemotions.csv"):
         tone, w = tone_of("ru_goemotions", row["labels"])
-        yield Example(row["text"], "ru", tone, None, "train", "ru_goemotions", w, 0.0)
+        yield Example(row["text"], "ru", tone, None, "train", "ru_goemotions", w, 0.0, original=row["text_en"])
     for row in _rows(shared / "cold_offensive_zh" / "cold_offensive_zh.csv"):
         if row["label_name"] == "offensive":
             yield Example(row["text"], "zh", "abusive", None, "train", "cold_zh", 0.5, 0.0)
@@ -190,6 +191,29 @@ def _handwritten(directory: Path) -> Iterator[Example]:
                           weight if tone else 0.0, weight if comp else 0.0)
 
 
+def parallel_pairs(directory: Path) -> list[tuple[str, str, str]]:
+    """(English original, translation, language) for every translated line whose original is kept beside it.
+
+    The translations in data/trials name their English source line by id (`translation_source_*.jsonl`)."""
+    originals: dict[str, str] = {}
+    for path in sorted(directory.glob("translation_source_*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                obj = json.loads(line)
+                originals[obj["id"]] = obj["text"]
+    pairs = []
+    for path in sorted(directory.glob("translated_*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                obj = json.loads(line)
+                if "id" not in obj:  # written in that language, not translated from a kept original
+                    continue
+                if obj["id"] not in originals:
+                    raise ValueError(f"{path.name}: no English original for id {obj['id']!r}")
+                pairs.append((originals[obj["id"]], obj["text"], obj["lang"]))
+    return pairs
+
+
 FEEDBACK_WEIGHT = HANDWRITTEN_WEIGHT  # an agent's correction of a real message is in-domain gold
 
 
@@ -235,6 +259,17 @@ def drop_near_copies_of_validation(examples: list[Example]) -> list[Example]:
     return kept
 
 
+def pairs_clear_of_validation(pairs: list[tuple[str, str, str]], examples: list[Example]
+                              ) -> list[tuple[str, str, str]]:
+    """The pairs neither of whose sides nearly repeats a judged line, held-out or validation (the agreement loss
+    reads no label, but a judged sentence it has been taught to read like its translation would still flatter)."""
+    val = [replace(e, split="val") for e in examples if e.split in ("val", "ood")]
+    sides = [Example(text, lang, None, None, "train", "pair") for en, tr, lang in pairs
+             for text, lang in ((en, "en"), (tr, lang))]
+    kept = {(e.text, e.lang) for e in drop_near_copies_of_validation(val + sides) if e.split == "train"}
+    return [(en, tr, lang) for en, tr, lang in pairs if (en, "en") in kept and (tr, lang) in kept]
+
+
 def build_corpus(shared: Path, handwritten: Path, seed: int = 13) -> list[Example]:
     rng = random.Random(seed)
     mappings = json.loads((shared / "label_mappings.json").read_text())
@@ -278,7 +313,8 @@ def write_corpus(examples: list[Example], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(path, "wt", encoding="utf-8", compresslevel=9) as handle:
         for example in examples:
-            handle.write(json.dumps(asdict(example), ensure_ascii=False) + "\n")
+            row = {k: v for k, v in asdict(example).items() if k != "original" or v is not None}
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def read_corpus(path: Path) -> list[Example]:

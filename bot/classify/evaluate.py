@@ -167,11 +167,13 @@ def evaluate_version(directory, examples: Sequence[Example], classifier, backend
     """Score a version on the suite; with `pick`, first choose its thresholds on it and save them in config.json.
 
     `threads` (labelled_threads.load_threads) adds product errors on whole hand-labelled conversations; `resamples`
-    (> 0) adds a 95 % bootstrap interval to each headline figure (uncertainty.intervals).
+    (> 0) adds a 95 % bootstrap interval to each headline figure (uncertainty.intervals). Rows that keep their
+    English original are also read in English (parallel.py).
     Writes metrics.json (torch) or metrics-<backend>.json next to the version."""
     import json
 
     from bot.classify.labelled_threads import thread_rates
+    from bot.classify.parallel import parallel_report
     from bot.classify.tradeoff import curve
     from bot.classify.uncertainty import LEVEL, intervals, judge
 
@@ -191,6 +193,10 @@ def evaluate_version(directory, examples: Sequence[Example], classifier, backend
               "thresholds": {"unsure": classifier.thresholds.unsure, "abusive": classifier.thresholds.abusive},
               **report}
     report["tradeoff"] = curve(judged, verdicts.probs, classifier.thresholds).as_dict()
+    if any(e.original for e in judged):
+        report["parallel"] = parallel_report(
+            judged, verdicts.probs, classifier.thresholds,
+            lambda texts: calibrated_probs(classifier.logits(texts), classifier.config), resamples)
     if threads:
         report["threads"] = thread_rates(threads, verdicts.thread_paths)
     if resamples > 0:

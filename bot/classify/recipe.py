@@ -22,6 +22,7 @@ class TrainOptions:
     max_tokens: int = 64
     polarity_loss: float = 0.5
     language_balance: float = 0.0  # 0: rows count as they come; 1: every language's complaint rows weigh the same
+    agreement: float = 0.0        # weight of the cross-lingual agreement loss on translated pairs (0: off)
     seed: int = 13
     max_rows: int | None = None   # subsample the training rows (quick trials, tests)
     threads: int | None = None

@@ -32,6 +32,7 @@ from bot.classify.version import ModelConfig
 from bot.classify.vocabulary import kept_pieces
 
 IGNORE = -1
+AGREEMENT_PAIRS = 8  # translated pairs added to each step when the agreement loss is on
 WEAK_NONE = 0.5  # a positive message is almost never a complaint: a weak 'none' for rows with no complaint label
 
 
@@ -149,6 +150,20 @@ def batch_loss(logits: dict[str, torch.Tensor], targets: dict[str, Targets], row
     return total
 
 
+def agreement_loss(logits: dict[str, torch.Tensor], n_pairs: int) -> torch.Tensor:
+    """How far each translation's reading is from its English original's (KL, per head, mean over pairs).
+
+    The first n_pairs rows are the originals, the next n_pairs their translations. The English reading is the
+    teacher and gets no gradient: the model reads English best (the same Reddit rows get an apology twice as often
+    in Russian as in English), and the translation should be pulled to it, not the other way."""
+    total = torch.zeros((), device=next(iter(logits.values())).device)
+    for values in logits.values():
+        teacher = torch.log_softmax(values[:n_pairs].detach().float(), 1)
+        student = torch.log_softmax(values[n_pairs:2 * n_pairs].float(), 1)
+        total = total + (teacher.exp() * (teacher - student)).sum(1).mean()
+    return total
+
+
 def fit_temperature(logits: np.ndarray, gold: np.ndarray) -> float:
     """The temperature minimising held-out negative log-likelihood (a 1-D grid is plenty)."""
     if len(gold) < 20:
@@ -186,8 +201,12 @@ def calibrate(model: RecoveryModel, encoder: InputEncoder, examples: list[Exampl
         model.config.temperatures[head] = fit_temperature(logits[head][keep], gold)
 
 
-def train_version(examples: list[Example], out_dir: Path, base_dir: Path, options: TrainOptions) -> Path:
-    """Train on the 'train' split, calibrate on the in-source 'val' slices, save to out_dir/version."""
+def train_version(examples: list[Example], out_dir: Path, base_dir: Path, options: TrainOptions,
+                  pairs: list[tuple[str, str, str]] = ()) -> Path:
+    """Train on the 'train' split, calibrate on the in-source 'val' slices, save to out_dir/version.
+
+    `pairs` (English, translation, language; datasets.parallel_pairs) feed the agreement loss when
+    `options.agreement` > 0."""
     started = time.perf_counter()
     if options.threads:
         torch.set_num_threads(options.threads)
@@ -195,6 +214,8 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
     rng = random.Random(options.seed)
     if options.problems():
         raise ValueError("; ".join(options.problems()))
+    if options.agreement > 0 and not pairs:
+        raise ValueError("the agreement loss needs translated pairs")
     config = ModelConfig(version=options.version, layers=options.layers, trained_layers=options.trained_layers,
                          adapter_rank=options.adapter_rank, seed=options.seed)
     rows = [e for e in examples if e.split == "train"]
@@ -206,8 +227,17 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
     model.to(options.device)
     encoder = InputEncoder(load_tokenizer(base_dir, options.max_tokens))
     ids = encoder.ids([e.text for e in rows])
+    pairs = list(pairs) if options.agreement > 0 else []
+    # each pair's original at len(rows) + k, its translation at len(rows) + len(pairs) + k
+    all_ids = ids + encoder.ids([p[0] for p in pairs]) + encoder.ids([p[1] for p in pairs])
+    pair_rng = random.Random(options.seed + 1)  # the row batches stay those of the same recipe without pairs
     # frozen lower layers run once per text; adapted ones must run in every step
-    states = None if config.adapter_rank else encode_lower(model, ids, progress=options.progress)
+    states = None if config.adapter_rank else encode_lower(model, all_ids, progress=options.progress)
+
+    def run(batch: list[int]) -> dict[str, torch.Tensor]:
+        return model(*_padded(all_ids, batch, options.device)) if states is None else \
+            model.upper(*stack(states, batch, options.device))
+
     targets = build_targets(rows, config)
     targets["complaint"] = balance_languages(targets["complaint"], [e.lang for e in rows], options.language_balance)
     weights = {h: torch.from_numpy(class_weights(targets[h], len(labels))) for h, labels in config.heads.items()}
@@ -228,11 +258,11 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
     with tqdm(total=steps, desc="fine-tuning", unit="batch", disable=not options.progress) as bar:
         for _ in range(options.epochs):
             for batch in length_batches([len(i) for i in ids], options.batch_size, rng):
-                if states is None:
-                    logits = model(*_padded(ids, batch, options.device))
-                else:
-                    logits = model.upper(*stack(states, batch, options.device))
-                loss = batch_loss(logits, targets, batch, weights, config, options.polarity_loss)
+                loss = batch_loss(run(batch), targets, batch, weights, config, options.polarity_loss)
+                if pairs:
+                    chosen = pair_rng.sample(range(len(pairs)), min(AGREEMENT_PAIRS, len(pairs)))
+                    both = [len(rows) + k for k in chosen] + [len(rows) + len(pairs) + k for k in chosen]
+                    loss = loss + options.agreement * agreement_loss(run(both), len(chosen))
                 optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -241,7 +271,8 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
                 losses.append(loss.item())
                 bar.update(1)
                 bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
-    del states
+    if states:
+        states.clear()  # the cached layer outputs are not needed for calibration
 
     serving_encoder = InputEncoder(load_tokenizer(base_dir, config.max_tokens))
     vocabulary = kept_pieces(serving_encoder.tokenizer, serving_encoder.ids([e.text for e in rows]))

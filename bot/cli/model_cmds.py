@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.classify.recipe import DEFAULTS, TrainOptions
-from bot.cli.common import DEFAULT_CORPUS, DEFAULT_MODELS, DEFAULT_THREADS, app, fail
+from bot.cli.common import DEFAULT_CORPUS, DEFAULT_MODELS, DEFAULT_PAIRS, DEFAULT_THREADS, app, fail
 from bot.settings import PROJECT_ROOT, Settings
 
 WIDE = Console(width=200)  # the suite tables are wide; a pipe or CI log would otherwise wrap them at 80
@@ -72,6 +72,12 @@ def train(
     threads: Annotated[Optional[int], typer.Option(min=1, help="torch threads (1 is fastest on a busy machine)")] = None,
     language_balance: Annotated[float, typer.Option(min=0.0, max=1.0, help=(
         "move complaint-head weight toward equal per language (0 off, 1 equal)"))] = DEFAULTS.language_balance,
+    agreement: Annotated[float, typer.Option(min=0.0, max=10.0, help=(
+        "weight of the loss pulling each translation's reading to its English original's (0 off)"))] = (
+        DEFAULTS.agreement),
+    pairs: Annotated[Optional[list[Path]], typer.Option(help=(
+        "folder of translated lines with their English originals, for --agreement (repeatable; default: "
+        "data/handwritten and data/trials)"))] = None,
     seed: int = DEFAULTS.seed,
     soup: Annotated[int, typer.Option(min=1, max=16, help=(
         "train this many runs (seeds seed, seed+1, ...) and serve their weight average"))] = 1,
@@ -80,19 +86,29 @@ def train(
     with_feedback: Annotated[bool, typer.Option(help="fold in agents' corrections from COACH_DATABASE_URL")] = False,
 ) -> None:
     """Fine-tune a new version (fixed seed), judge it on the out-of-distribution suite, pick its thresholds."""
-    from bot.classify.datasets import feedback_examples, write_corpus
+    from bot.classify.datasets import feedback_examples, pairs_clear_of_validation, parallel_pairs, write_corpus
     from bot.classify.e5_base import ensure_converted
     from bot.classify.train import train_version
     from bot.cli import common
 
     options = TrainOptions(version="", epochs=epochs, layers=layers, trained_layers=trained_layers,
                            adapter_rank=adapter_rank, device=device, max_rows=max_rows, threads=threads, seed=seed,
-                           language_balance=language_balance)
+                           language_balance=language_balance, agreement=agreement)
     if options.problems():  # refused before torch, the corpus or the base load
         fail("; ".join(options.problems()) + " (--layers, --trained-layers, --adapter-rank)")
     _check_device(device)
+    translated: list[tuple[str, str, str]] = []
+    for folder in (pairs or DEFAULT_PAIRS) if agreement > 0 else []:
+        try:
+            translated += parallel_pairs(folder)
+        except (OSError, ValueError, KeyError) as exc:
+            fail(f"--pairs {folder}: {exc}")
+    if agreement > 0 and not translated:
+        fail("--agreement needs translated lines with their English originals; none in "
+             + ", ".join(map(str, pairs or DEFAULT_PAIRS)))
     settings = Settings()
     examples = _corpus(corpus)
+    translated = pairs_clear_of_validation(translated, examples)
     out = out or settings.coach_model_store
     options = dataclasses.replace(options, version=version or _next_version(models_dir, out))
     version = options.version
@@ -103,13 +119,14 @@ def train(
         Console().print(f"folding in {len(feedback)} corrected messages from agents")
     base = ensure_converted(settings.coach_cache_dir / "base")
     if soup == 1:
-        directory = train_version(examples + feedback, out, base, options)
+        directory = train_version(examples + feedback, out, base, options, translated)
     else:
         from bot.classify.soup import soup_version
 
         runs_dir = out / f".{version}-runs"
         runs = [train_version(examples + feedback, runs_dir,
-                              base, dataclasses.replace(options, version=f"{version}-s{seed + i}", seed=seed + i))
+                              base, dataclasses.replace(options, version=f"{version}-s{seed + i}", seed=seed + i),
+                              translated)
                 for i in range(soup)]
         directory = soup_version(runs, out, version, base, examples + feedback, device=device)
         shutil.rmtree(runs_dir)
@@ -262,6 +279,12 @@ def _print_report(report: dict) -> None:
         [f"{k} {product[k]:.3f} (goal ≤ {GOALS[k]:.2f})" for k in GOALS if k in product] +
         [f"{k} {product[k]:.3f} (watched, no goal)" for k in WATCHED if k in product]))
     WIDE.print(f"chat lines, points behind English: {report['language_gaps']}")
+    for group, pair in (report.get("parallel") or {}).items():
+        spread = pair.get("interval", {})
+        WIDE.print(f"{group}: the same {pair['n']} rows read in {pair['language']} and in their English original; "
+                   f"points worse in {pair['language']}:\n  " + ", ".join(
+                       f"{k} {v:+.1f}" + (f" [{spread[k][0]:+.1f}, {spread[k][1]:+.1f}]" if k in spread else "")
+                       for k, v in pair["behind"].items()))
     if report.get("tradeoff"):
         curve = report["tradeoff"]
         points = zip(curve["upset_scale"], curve["upset_ignored_rate"], curve["positive_apologised_rate"])

@@ -5,7 +5,7 @@ import json
 
 from typer.testing import CliRunner
 
-from bot.classify.datasets import feedback_examples, read_corpus, write_corpus
+from bot.classify.datasets import Example, feedback_examples, read_corpus, write_corpus
 from bot.cli import app
 from bot.storage.store import SqlStore
 from tests.classify.test_finetune import corpus
@@ -33,7 +33,16 @@ def test_train_with_feedback_folds_corrections_into_a_new_version(tmp_path, monk
     store.record_correction(incident, "1.1", None, "product_quality", "U0AGENT")
     store.close()
     corpus_path = tmp_path / "corpus.jsonl.gz"
-    write_corpus(corpus(), corpus_path)
+    held_out = [Example(ru, "ru", tone, None, "ood", "ru_goemotions", original=en) for ru, en, tone in (
+        ("Спасибо, отличная новость", "Thanks, great news", "positive"),
+        ("Это просто бесит", "This is just infuriating", "angry"),
+        ("Обожаю этот сериал", "I love this show", "positive"))]
+    write_corpus(corpus() + held_out, corpus_path)
+    pairs = tmp_path / "pairs"  # translated lines with their originals: the agreement loss
+    pairs.mkdir()
+    (pairs / "translation_source_en.jsonl").write_text(json.dumps({"id": "p1", "text": "my order never came"}))
+    (pairs / "translated_ru.jsonl").write_text(json.dumps({"id": "p1", "text": "мой заказ так и не пришёл",
+                                                           "lang": "ru"}))
     models, store_dir = tmp_path / "models", tmp_path / "store"
     (models / "v1").mkdir(parents=True)
     monkeypatch.setenv("COACH_DATABASE_URL", url)
@@ -41,7 +50,7 @@ def test_train_with_feedback_folds_corrections_into_a_new_version(tmp_path, monk
     monkeypatch.setenv("COACH_MODEL_STORE", str(store_dir))
     result = CliRunner().invoke(app, ["train", "--corpus", str(corpus_path), "--models-dir", str(models),
                                       "--layers", "2", "--trained-layers", "1", "--epochs", "1", "--threads", "2",
-                                      "--with-feedback"])
+                                      "--with-feedback", "--agreement", "0.5", "--pairs", str(pairs)])
     assert result.exit_code == 0, result.output
     assert "folding in 1 corrected messages" in result.output
     folded = read_corpus(store_dir / "v2" / "feedback.jsonl.gz")
@@ -57,6 +66,10 @@ def test_train_with_feedback_folds_corrections_into_a_new_version(tmp_path, monk
     assert len(tradeoff["upset_scale"]) == len(tradeoff["upset_ignored_rate"]) == 17
     assert all(r is None or 0 <= r <= 1 for r in tradeoff["upset_ignored_rate"] + tradeoff["positive_apologised_rate"])
     assert "how eager to apologise" in result.output
+    assert json.loads((store_dir / "v2" / "training.json").read_text())["options"]["agreement"] == 0.5
+    parallel = metrics["parallel"]["ood:ru_goemotions"]  # the held-out rows read again in their English original
+    assert parallel["n"] == 3 and parallel["language"] == "ru" and "tone_macro_f1" in parallel["behind"]
+    assert "the same 3 rows read in ru and in their English original" in result.output
     switched = CliRunner().invoke(app, ["model", "use", "v1", "--models-dir", str(models)])
     assert switched.exit_code == 1  # v1 here is an empty folder: refused, CURRENT untouched
     assert (models / "CURRENT").read_text().strip() == "v2"
@@ -82,6 +95,17 @@ def test_train_refuses_an_impossible_recipe_before_reading_anything(tmp_path):
     assert result.exit_code == 1 and "cannot exceed the layers used (2)" in result.output
 
 
+def test_train_refuses_an_agreement_loss_without_pairs_before_reading_the_corpus(tmp_path):
+    missing = tmp_path / "no-corpus.jsonl.gz"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(app, ["train", "--corpus", str(missing), "--agreement", "1", "--pairs", str(empty)])
+    assert result.exit_code == 1 and "needs translated lines with their English originals" in result.output
+    (empty / "translated_ru.jsonl").write_text('{"id": "x1", "text": "привет", "lang": "ru"}\n')
+    result = CliRunner().invoke(app, ["train", "--corpus", str(missing), "--agreement", "1", "--pairs", str(empty)])
+    assert result.exit_code == 1 and "no English original for id 'x1'" in result.output
+
+
 def test_train_command_defaults_are_the_recipe_defaults():
     """One place holds the served recipe: the CLI shows TrainOptions' defaults, it does not repeat them."""
     import inspect
@@ -90,5 +114,6 @@ def test_train_command_defaults_are_the_recipe_defaults():
     from bot.cli.model_cmds import train
 
     defaults = {name: p.default for name, p in inspect.signature(train).parameters.items()}
-    for field in ("epochs", "layers", "trained_layers", "adapter_rank", "device", "language_balance", "seed"):
+    for field in ("epochs", "layers", "trained_layers", "adapter_rank", "device", "language_balance", "agreement",
+                  "seed"):
         assert defaults[field] == getattr(DEFAULTS, field), field

@@ -246,3 +246,51 @@ def test_a_soup_of_a_run_with_itself_computes_that_run(adapted, e5_base, tmp_pat
     for head in a:
         assert torch.allclose(a[head], b[head], atol=1e-3)
     assert config.temperatures == read_config(adapted).temperatures  # refitted on the same rows: the same
+
+
+PAIRS = [("The courier threw my box over the fence", "Курьер перекинул мою коробку через забор", "ru"),
+         ("I love how quickly you answered, thanks", "Мне нравится, как быстро вы ответили, спасибо", "ru"),
+         ("Where is my money? It has been two weeks", "我的钱呢？已经两个星期了", "zh"),
+         ("Great service, the shoes fit perfectly", "Suurepärane teenindus, kingad sobivad ideaalselt", "et")]
+
+
+def test_the_agreement_loss_pulls_only_the_translation_toward_the_original():
+    import torch
+
+    from bot.classify.train import agreement_loss
+
+    original = torch.tensor([[2.0, 0.0, -1.0]], requires_grad=True)
+    translation = torch.tensor([[0.0, 2.0, -1.0]], requires_grad=True)
+    loss = agreement_loss({"tone": torch.cat([original, translation])}, 1)
+    loss.backward()
+    assert loss.item() > 0.5
+    assert torch.all(original.grad == 0) and translation.grad.abs().sum() > 0  # the English reading is the teacher
+    same = agreement_loss({"tone": torch.cat([original, original]).detach()}, 1)
+    assert same.item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_training_with_the_agreement_loss_reads_translations_more_like_their_originals(tiny, e5_base, tmp_path):
+    import torch
+
+    from bot.classify.modeling import RecoveryModel
+    from bot.classify.train import agreement_loss
+
+    options = dataclasses.replace(read_options(tiny), version="vagree", agreement=5.0)
+    with pytest.raises(ValueError, match="needs translated pairs"):
+        train_version(corpus(), tmp_path, e5_base, options)
+    agreed = train_version(corpus(), tmp_path, e5_base, options, PAIRS)
+    assert json.loads((agreed / "training.json").read_text())["options"]["agreement"] == 5.0
+    encoder = InputEncoder(load_tokenizer(e5_base, 32))
+    batch = encoder.batch([p[0] for p in PAIRS] + [p[1] for p in PAIRS])
+    ids, mask = torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask)
+    gaps = []
+    for version in (tiny, agreed):
+        model = RecoveryModel.load_version(version, e5_base, read_config(version)).eval()
+        with torch.no_grad():
+            gaps.append(agreement_loss(model(ids, mask), len(PAIRS)).item())
+    assert gaps[1] < 0.7 * gaps[0]
+
+
+def read_options(version: Path) -> TrainOptions:
+    return TrainOptions(**{k: v for k, v in json.loads((version / "training.json").read_text())["options"].items()},
+                        progress=False)
