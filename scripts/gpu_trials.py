@@ -30,8 +30,13 @@ TRIALS: dict[str, dict] = {
     "lora16s14": V13 | {"adapter_rank": 16, "seed": 14},
     "lora16lb": V13 | {"adapter_rank": 16, "language_balance": 0.5},
     "lora16l8": V13 | {"layers": 8, "adapter_rank": 16},
+    # stop 21: v14's recipe with the agreement loss on data/trials' pairs (PAIRS), without the Reddit-anger pairs
+    "lora16e5ag": V13 | {"adapter_rank": 16, "epochs": 5, "agreement": 1.0},
     "smoke": {"layers": 2, "trained_layers": 1, "adapter_rank": 4, "epochs": 1, "max_rows": 300},  # a dry run
 }
+
+
+PAIRS = ROOT / "data" / "trials", ("angry",)  # where a recipe with agreement > 0 reads its pairs, and the tones skipped
 
 
 def run_trial(name: str, base: str, out: str, device: str) -> dict:
@@ -39,7 +44,7 @@ def run_trial(name: str, base: str, out: str, device: str) -> dict:
     import torch
     from safetensors.numpy import load_file, save_file
 
-    from bot.classify.datasets import read_corpus
+    from bot.classify.datasets import pairs_clear_of_validation, parallel_pairs, read_corpus
     from bot.classify.gpu_bundle import full_ids
     from bot.classify.train import TrainOptions, train_version
     from bot.classify.version import WEIGHTS
@@ -50,7 +55,8 @@ def run_trial(name: str, base: str, out: str, device: str) -> dict:
     recipe, _, seed = name.partition("@")  # "ref@14": the ref recipe with seed 14
     options = TrainOptions(version=name.replace("@", "-s"), device=device, progress=False,
                            **(TRIALS[recipe] | ({"seed": int(seed)} if seed else {})))
-    directory = train_version(examples, Path(out), Path(base), options)
+    pairs = pairs_clear_of_validation(parallel_pairs(*PAIRS), examples) if options.agreement > 0 else []
+    directory = train_version(examples, Path(out), Path(base), options, pairs)
     trained = time.perf_counter() - started
     state = load_file(str(directory / WEIGHTS))  # vocab.kept: bundle ids -> the full vocabulary's ids
     state["vocab.kept"] = full_ids(Path(base), state["vocab.kept"]).astype(np.int32)

@@ -191,16 +191,20 @@ def _handwritten(directory: Path) -> Iterator[Example]:
                           weight if tone else 0.0, weight if comp else 0.0)
 
 
-def parallel_pairs(directory: Path) -> list[tuple[str, str, str]]:
+def parallel_pairs(directory: Path, skip_tones: tuple[str, ...] = ()) -> list[tuple[str, str, str]]:
     """(English original, translation, language) for every translated line whose original is kept beside it.
 
-    The translations in data/trials name their English source line by id (`translation_source_*.jsonl`)."""
+    The translations name their English source line by id (`translation_source_*.jsonl`). `skip_tones` leaves out
+    pairs whose original is labelled with one of them (Reddit's insults at third parties are labelled angry)."""
     originals: dict[str, str] = {}
+    skipped: set[str] = set()
     for path in sorted(directory.glob("translation_source_*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 obj = json.loads(line)
                 originals[obj["id"]] = obj["text"]
+                if obj.get("tone") in skip_tones:
+                    skipped.add(obj["id"])
     pairs = []
     for path in sorted(directory.glob("translated_*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -210,6 +214,8 @@ def parallel_pairs(directory: Path) -> list[tuple[str, str, str]]:
                     continue
                 if obj["id"] not in originals:
                     raise ValueError(f"{path.name}: no English original for id {obj['id']!r}")
+                if obj["id"] in skipped:
+                    continue
                 pairs.append((originals[obj["id"]], obj["text"], obj["lang"]))
     return pairs
 

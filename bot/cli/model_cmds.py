@@ -78,6 +78,8 @@ def train(
     pairs: Annotated[Optional[list[Path]], typer.Option(help=(
         "folder of translated lines with their English originals, for --agreement (repeatable; default: "
         "data/handwritten and data/trials)"))] = None,
+    pairs_skip_tone: Annotated[Optional[list[str]], typer.Option(help=(
+        "leave out pairs whose English original has this tone (repeatable; e.g. angry)"))] = None,
     seed: int = DEFAULTS.seed,
     soup: Annotated[int, typer.Option(min=1, max=16, help=(
         "train this many runs (seeds seed, seed+1, ...) and serve their weight average"))] = 1,
@@ -97,10 +99,14 @@ def train(
     if options.problems():  # refused before torch, the corpus or the base load
         fail("; ".join(options.problems()) + " (--layers, --trained-layers, --adapter-rank)")
     _check_device(device)
+    from bot.labels import TONES
+
+    if unknown := sorted(set(pairs_skip_tone or ()) - set(TONES)):
+        fail(f"--pairs-skip-tone {', '.join(unknown)}: not a tone ({', '.join(TONES)})")
     translated: list[tuple[str, str, str]] = []
     for folder in (pairs or DEFAULT_PAIRS) if agreement > 0 else []:
         try:
-            translated += parallel_pairs(folder)
+            translated += parallel_pairs(folder, tuple(pairs_skip_tone or ()))
         except (OSError, ValueError, KeyError) as exc:
             fail(f"--pairs {folder}: {exc}")
     if agreement > 0 and not translated:

@@ -104,6 +104,9 @@ def test_train_refuses_an_agreement_loss_without_pairs_before_reading_the_corpus
     (empty / "translated_ru.jsonl").write_text('{"id": "x1", "text": "привет", "lang": "ru"}\n')
     result = CliRunner().invoke(app, ["train", "--corpus", str(missing), "--agreement", "1", "--pairs", str(empty)])
     assert result.exit_code == 1 and "no English original for id 'x1'" in result.output
+    result = CliRunner().invoke(app, ["train", "--corpus", str(missing), "--agreement", "1", "--pairs-skip-tone",
+                                      "grumpy"])
+    assert result.exit_code == 1 and "--pairs-skip-tone grumpy: not a tone" in result.output
 
 
 def test_train_command_defaults_are_the_recipe_defaults():

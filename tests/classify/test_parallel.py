@@ -86,6 +86,10 @@ def test_parallel_pairs_join_translations_to_their_originals_by_id(tmp_path):
              {"text": "написано сразу по-русски", "lang": "ru"}]  # no id: written in Russian, no pair
     (tmp_path / "translated_ru.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
     assert parallel_pairs(tmp_path) == [("the parcel is late", "посылка опаздывает", "ru")]
+    (tmp_path / "translation_source_en.jsonl").write_text(
+        json.dumps({"id": "t1", "text": "the parcel is late", "tone": "frustrated"}) + "\n")
+    assert parallel_pairs(tmp_path, skip_tones=("angry",)) == [("the parcel is late", "посылка опаздывает", "ru")]
+    assert parallel_pairs(tmp_path, skip_tones=("frustrated",)) == []  # an original of a skipped tone: no pair
     (tmp_path / "translated_zh.jsonl").write_text(json.dumps({"id": "t2", "text": "包裹迟到了", "lang": "zh"}))
     with pytest.raises(ValueError, match="no English original for id 't2'"):
         parallel_pairs(tmp_path)
