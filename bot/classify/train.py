@@ -14,6 +14,7 @@ import platform
 import random
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -202,7 +203,7 @@ def calibrate(model: RecoveryModel, encoder: InputEncoder, examples: list[Exampl
 
 
 def train_version(examples: list[Example], out_dir: Path, base_dir: Path, options: TrainOptions,
-                  pairs: list[tuple[str, str, str]] = ()) -> Path:
+                  pairs: Sequence[tuple[str, str, str]] = ()) -> Path:
     """Train on the 'train' split, calibrate on the in-source 'val' slices, save to out_dir/version.
 
     `pairs` (English, translation, language; datasets.parallel_pairs) feed the agreement loss when
