@@ -34,6 +34,7 @@ TRIALS: dict[str, dict] = {
     # without those whose original is labelled angry (ag14 on CPU: calmer Russian, not better; model card)
     "lora16e5ag": V13 | {"adapter_rank": 16, "epochs": 5, "agreement": 1.0},
     "lora16e5agna": V13 | {"adapter_rank": 16, "epochs": 5, "agreement": 1.0, "skip_tones": ("angry",)},
+    "lora16e5agp": V13 | {"adapter_rank": 16, "epochs": 5, "agreement": 1.0, "agreement_heads": ("polarity",)},
     "smoke": {"layers": 2, "trained_layers": 1, "adapter_rank": 4, "epochs": 1, "max_rows": 300},  # a dry run
 }
 

@@ -23,6 +23,7 @@ class TrainOptions:
     polarity_loss: float = 0.5
     language_balance: float = 0.0  # 0: rows count as they come; 1: every language's complaint rows weigh the same
     agreement: float = 0.0        # weight of the cross-lingual agreement loss on translated pairs (0: off)
+    agreement_heads: tuple[str, ...] = ()  # the heads it compares (empty: every head)
     seed: int = 13
     max_rows: int | None = None   # subsample the training rows (quick trials, tests)
     threads: int | None = None
@@ -36,7 +37,12 @@ class TrainOptions:
             out.append(f"the trained layers ({self.trained_layers}) cannot exceed the layers used ({self.layers})")
         if self.trained_layers == 0 and self.adapter_rank == 0:
             out.append("nothing to train: no trained layers and no adapters (adapter rank 0)")
+        if unknown := sorted(set(self.agreement_heads) - set(HEADS)):
+            out.append(f"no such head for the agreement loss: {', '.join(unknown)} (heads: {', '.join(HEADS)})")
         return out
+
+
+HEADS = ("tone", "complaint", "polarity")  # version.default_heads(), named here without importing torch's side
 
 
 DEFAULTS = TrainOptions(version="")

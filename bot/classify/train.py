@@ -151,14 +151,17 @@ def batch_loss(logits: dict[str, torch.Tensor], targets: dict[str, Targets], row
     return total
 
 
-def agreement_loss(logits: dict[str, torch.Tensor], n_pairs: int) -> torch.Tensor:
+def agreement_loss(logits: dict[str, torch.Tensor], n_pairs: int, heads: Sequence[str] = ()) -> torch.Tensor:
     """How far each translation's reading is from its English original's (KL, per head, mean over pairs).
 
     The first n_pairs rows are the originals, the next n_pairs their translations. The English reading is the
     teacher and gets no gradient: the model reads English best (the same Reddit rows get an apology twice as often
-    in Russian as in English), and the translation should be pulled to it, not the other way."""
+    in Russian as in English), and the translation should be pulled to it, not the other way. `heads` limits it to
+    some heads (empty: all)."""
     total = torch.zeros((), device=next(iter(logits.values())).device)
-    for values in logits.values():
+    for head, values in logits.items():
+        if heads and head not in heads:
+            continue
         teacher = torch.log_softmax(values[:n_pairs].detach().float(), 1)
         student = torch.log_softmax(values[n_pairs:2 * n_pairs].float(), 1)
         total = total + (teacher.exp() * (teacher - student)).sum(1).mean()
@@ -263,7 +266,7 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
                 if pairs:
                     chosen = pair_rng.sample(range(len(pairs)), min(AGREEMENT_PAIRS, len(pairs)))
                     both = [len(rows) + k for k in chosen] + [len(rows) + len(pairs) + k for k in chosen]
-                    loss = loss + options.agreement * agreement_loss(run(both), len(chosen))
+                    loss = loss + options.agreement * agreement_loss(run(both), len(chosen), options.agreement_heads)
                 optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -78,6 +78,9 @@ def train(
     pairs: Annotated[Optional[list[Path]], typer.Option(help=(
         "folder of translated lines with their English originals, for --agreement (repeatable; default: "
         "data/handwritten and data/trials)"))] = None,
+    agreement_head: Annotated[Optional[list[str]], typer.Option(help=(
+        "compare only this head's readings in the agreement loss (repeatable: tone, complaint, polarity; "
+        "default: every head)"))] = None,
     pairs_skip_tone: Annotated[Optional[list[str]], typer.Option(help=(
         "leave out pairs whose English original has this tone (repeatable; e.g. angry)"))] = None,
     seed: int = DEFAULTS.seed,
@@ -95,9 +98,10 @@ def train(
 
     options = TrainOptions(version="", epochs=epochs, layers=layers, trained_layers=trained_layers,
                            adapter_rank=adapter_rank, device=device, max_rows=max_rows, threads=threads, seed=seed,
-                           language_balance=language_balance, agreement=agreement)
+                           language_balance=language_balance, agreement=agreement,
+                           agreement_heads=tuple(agreement_head or ()))
     if options.problems():  # refused before torch, the corpus or the base load
-        fail("; ".join(options.problems()) + " (--layers, --trained-layers, --adapter-rank)")
+        fail("; ".join(options.problems()) + " (--layers, --trained-layers, --adapter-rank, --agreement-head)")
     _check_device(device)
     from bot.labels import TONES
 

@@ -267,6 +267,18 @@ def test_the_agreement_loss_pulls_only_the_translation_toward_the_original():
     assert torch.all(original.grad == 0) and translation.grad.abs().sum() > 0  # the English reading is the teacher
     same = agreement_loss({"tone": torch.cat([original, original]).detach()}, 1)
     assert same.item() == pytest.approx(0.0, abs=1e-6)
+    both = {"tone": torch.cat([original, translation]).detach(), "polarity": torch.zeros(2, 3)}
+    assert agreement_loss(both, 1, ("polarity",)).item() == pytest.approx(0.0, abs=1e-6)  # tone not compared
+    assert agreement_loss(both, 1, ("tone",)).item() == pytest.approx(loss.item())
+
+
+def test_the_agreement_heads_are_the_model_heads():
+    from bot.classify.recipe import HEADS
+    from bot.classify.version import default_heads
+
+    assert HEADS == tuple(default_heads())
+    problems = TrainOptions(version="v", agreement_heads=("mood",)).problems()
+    assert problems == ["no such head for the agreement loss: mood (heads: tone, complaint, polarity)"]
 
 
 def test_training_with_the_agreement_loss_reads_translations_more_like_their_originals(tiny, e5_base, tmp_path):
