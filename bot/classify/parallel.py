@@ -4,24 +4,26 @@ ru_goemotions is Reddit machine-translated into Russian, and each row keeps its 
 rows are never trained on: datasets marks them). Each held-out row is read twice, as translated and as written, and
 both readings are scored the same way; the difference is what the language alone costs. The chat-line gaps
 (evaluate.language_gaps) compare different sentences, all written by us; this one compares real text, sentence
-for sentence, and its rows are drawn in pairs for the interval.
+for sentence, and its rows are drawn in pairs for the interval (here, or in uncertainty.compare, where two versions'
+gaps are set side by side on the same draws).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from bot.classify.decisions import Probabilities, Thresholds, decide
 from bot.classify.datasets import Example
 from bot.classify.evaluate import card_paths, group_of, score_group
-from bot.classify.uncertainty import LEVEL, percentile_interval
+from bot.classify.percentile import LEVEL, percentile_interval
 
 # figures where higher is better are reported as (original − translated), the others as (translated − original):
 # a positive gap always means the translation is read worse
 HIGHER_IS_BETTER = ("tone_macro_f1", "polarity_macro_f1")
 LOWER_IS_BETTER = ("positive_apologised_rate", "upset_ignored_rate", "false_abusive_rate")
+PREFIX = "parallel:"  # headline figures (uncertainty.figures): parallel:<group>:<figure>, points behind
 
 
 def behind(original: dict, translated: dict) -> dict[str, float]:
@@ -34,40 +36,76 @@ def behind(original: dict, translated: dict) -> dict[str, float]:
     return out
 
 
-def _scored(rows: Sequence[Example], probs: Probabilities, decisions: list, paths: list[str],
-            idx: np.ndarray) -> dict:
-    return score_group([rows[i] for i in idx], {h: p[idx] for h, p in probs.items()},
-                       [decisions[i] for i in idx], [paths[i] for i in idx])
+@dataclass(frozen=True)
+class Reading:
+    """One reading of some rows, decided once; `scored` rescores any draw of them."""
+    rows: Sequence[Example]
+    probs: Probabilities
+    decisions: list
+    paths: list[str]
+
+    @classmethod
+    def of(cls, rows: Sequence[Example], probs: Probabilities, thresholds: Thresholds) -> "Reading":
+        decisions = decide(probs, thresholds)
+        return cls(rows, probs, decisions, card_paths(rows, decisions))
+
+    def scored(self, idx: np.ndarray) -> dict:
+        return score_group([self.rows[i] for i in idx], {h: p[idx] for h, p in self.probs.items()},
+                           [self.decisions[i] for i in idx], [self.paths[i] for i in idx])
 
 
-def parallel_report(judged: Sequence[Example], probs: Probabilities, thresholds: Thresholds,
-                    predict: Callable[[list[str]], Probabilities], resamples: int = 0, seed: int = 13,
+@dataclass(frozen=True)
+class Originals:
+    """A version's reading of one group's English originals; `idx` are the translated rows' places in the suite."""
+    idx: np.ndarray
+    reading: Reading
+
+
+def read_originals(judged: Sequence[Example], thresholds: Thresholds,
+                   predict: Callable[[list[str]], Probabilities]) -> dict[str, Originals]:
+    """Per held-out group whose rows keep an original: those originals read in English (`predict`: calibrated)."""
+    out = {}
+    for group in sorted({group_of(e) for e in judged if e.original}):
+        idx = np.array([i for i, e in enumerate(judged) if group_of(e) == group and e.original])
+        originals = [replace(judged[i], text=judged[i].original, lang="en", original=None) for i in idx]
+        out[group] = Originals(idx, Reading.of(originals, predict([e.text for e in originals]), thresholds))
+    return out
+
+
+def gap_figures(translated: Reading, originals: dict[str, Originals], rows: np.ndarray | None = None
+                ) -> dict[str, float]:
+    """`parallel:<group>:<figure>`: points the translation trails, on the whole suite or on a draw of its rows.
+
+    `translated` is the version's reading of the whole suite; a draw keeps the rows of each group it drew (with
+    their repeats), and both readings are scored on exactly those rows."""
+    out = {}
+    for group, orig in originals.items():
+        local = np.arange(len(orig.idx))
+        if rows is not None:
+            place = np.full(len(translated.rows), -1)
+            place[orig.idx] = local
+            local = place[rows]
+            local = local[local >= 0]
+        gaps = behind(orig.reading.scored(local), translated.scored(orig.idx[local]))
+        out |= {f"{PREFIX}{group}:{figure}": value for figure, value in gaps.items()}
+    return out
+
+
+def parallel_report(translated: Reading, originals: dict[str, Originals], resamples: int = 0, seed: int = 13,
                     level: float = LEVEL) -> dict[str, dict]:
-    """Per held-out group whose rows keep an original: both readings' figures and how far the translation trails.
-
-    `probs` are the suite's (already computed for `judged`); `predict` reads the originals."""
+    """Per group: both readings' figures and how far the translation trails, with a paired interval."""
     out: dict[str, dict] = {}
-    groups = sorted({group_of(e) for e in judged if e.original})
-    for group in groups:
-        idx = [i for i, e in enumerate(judged) if group_of(e) == group and e.original]
-        translated = [judged[i] for i in idx]
-        originals = [replace(e, text=e.original, lang="en", original=None) for e in translated]
-        t_probs = {h: p[idx] for h, p in probs.items()}
-        o_probs = predict([e.text for e in originals])
-        readings = []
-        for rows, p in ((originals, o_probs), (translated, t_probs)):
-            decisions = decide(p, thresholds)
-            readings.append((rows, p, decisions, card_paths(rows, decisions)))
-        everything = np.arange(len(idx))
-        original, trans = (_scored(*r, everything) for r in readings)
-        report = {"n": len(idx), "language": translated[0].lang, "original": original, "translated": trans,
-                  "behind": {k: round(v, 1) for k, v in behind(original, trans).items()}}
+    for group, orig in originals.items():
+        everything = np.arange(len(orig.idx))
+        original, trans = orig.reading.scored(everything), translated.scored(orig.idx)
+        report = {"n": len(orig.idx), "language": translated.rows[int(orig.idx[0])].lang, "original": original,
+                  "translated": trans, "behind": {k: round(v, 1) for k, v in behind(original, trans).items()}}
         if resamples > 0:
             rng = np.random.default_rng(seed)
             samples: dict[str, list[float]] = {k: [] for k in report["behind"]}
             for _ in range(resamples):
                 draw = rng.choice(everything, size=len(everything), replace=True)  # the same rows in both readings
-                for k, v in behind(_scored(*readings[0], draw), _scored(*readings[1], draw)).items():
+                for k, v in behind(orig.reading.scored(draw), translated.scored(orig.idx[draw])).items():
                     samples[k].append(v)
             spread = {k: percentile_interval(report["behind"][k], v, level) for k, v in samples.items() if v}
             report["interval"] = {k: [round(i.low, 1), round(i.high, 1)] for k, i in spread.items()}

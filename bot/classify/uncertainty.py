@@ -22,23 +22,14 @@ from bot.classify.decisions import Probabilities, Thresholds, decide
 from bot.classify.datasets import Example
 from bot.classify.evaluate import GOALS, WATCHED, card_paths, group_of, suite_report
 from bot.classify.labelled_threads import LabelledThread, thread_paths, thread_rates
+from bot.classify.parallel import PREFIX as PARALLEL, Originals, Reading, gap_figures, read_originals
+from bot.classify.percentile import LEVEL, Interval, percentile_interval
 from bot.classify.tradeoff import Curve, curve, positive_at
 from bot.coach.models import Classification
 
 RESAMPLES = 1000  # about 40 s per version on the full suite (2 cores)
-LEVEL = 0.95
 THREAD_FIGURES = ("path_accuracy", "false_abusive_rate", "positive_apologised_rate", "complaint_missed_rate",
                   "abusive_missed_rate")
-
-
-@dataclass(frozen=True)
-class Interval:
-    value: float
-    low: float
-    high: float
-
-    def as_dict(self) -> dict[str, float]:
-        return {"value": round(self.value, 4), "low": round(self.low, 4), "high": round(self.high, 4)}
 
 
 @dataclass(frozen=True)
@@ -49,21 +40,28 @@ class Verdicts:
     decisions: list[Classification]
     paths: list[str]
     thread_paths: list[list[str]] = field(default_factory=list)  # per labelled thread (labelled_threads.thread_paths)
+    originals: dict[str, Originals] = field(default_factory=dict)  # English originals read too (parallel.py)
 
     @classmethod
     def of(cls, judged: Sequence[Example], probs: Probabilities, thresholds: Thresholds,
-           thread_paths: list[list[str]] | None = None) -> "Verdicts":
+           thread_paths: list[list[str]] | None = None, originals: dict[str, Originals] | None = None
+           ) -> "Verdicts":
         decisions = decide(probs, thresholds)
-        return cls(thresholds, probs, decisions, card_paths(judged, decisions), thread_paths or [])
+        return cls(thresholds, probs, decisions, card_paths(judged, decisions), thread_paths or [], originals or {})
+
+    def reading(self, judged: Sequence[Example]) -> Reading:
+        """These verdicts as the translated side of parallel.py's gap."""
+        return Reading(judged, self.probs, self.decisions, self.paths)
 
 
 def judge(classifier: BaseClassifier, judged: Sequence[Example], threads: Sequence[LabelledThread] = (),
           probs: Probabilities | None = None) -> Verdicts:
-    """A loaded classifier's verdicts on the suite's rows and on the labelled threads, at its own thresholds
-    (`probs`: the rows' probabilities when already computed)."""
+    """A loaded classifier's verdicts on the suite's rows, on the labelled threads and on the English originals
+    that some rows keep, at its own thresholds (`probs`: the rows' probabilities when already computed)."""
     probs = classifier.probabilities([e.text for e in judged]) if probs is None else probs
     return Verdicts.of(judged, probs, classifier.thresholds,
-                       thread_paths(threads, classifier.classify_many) if threads else None)
+                       thread_paths(threads, classifier.classify_many) if threads else None,
+                       read_originals(judged, classifier.thresholds, classifier.probabilities))
 
 
 @dataclass(frozen=True)
@@ -82,7 +80,7 @@ def headline(report: dict) -> dict[str, float]:
 
 def lower_is_better(figure: str) -> bool:
     """Error rates and the points a language trails English; every other figure is a score."""
-    return figure.endswith("_rate") or figure.startswith("gap:")
+    return figure.endswith("_rate") or figure.startswith(("gap:", PARALLEL))
 
 
 def _strata(keys: Sequence[str]) -> list[np.ndarray]:
@@ -119,20 +117,12 @@ def figures(judged: Sequence[Example], threads: Sequence[LabelledThread], verdic
         kept = [threads[i] for i in draw.threads]
         thread_paths = [verdicts.thread_paths[i] for i in draw.threads] if verdicts.thread_paths else []
     out = headline(suite_report(rows, probs, verdicts.thresholds, decisions, paths))
+    if verdicts.originals:
+        out |= gap_figures(verdicts.reading(judged), verdicts.originals, None if draw is None else draw.rows)
     if kept and thread_paths:
         rates = thread_rates(kept, thread_paths)["all"]
         out |= {f"threads:{k}": float(rates[k]) for k in THREAD_FIGURES if k in rates}
     return out
-
-
-def percentile_interval(value: float, samples: list[float], level: float = LEVEL) -> Interval:
-    """`value` with the `level` percentile interval of its bootstrap `samples` (non-finite draws ignored)."""
-    tail = 100 * (1 - level) / 2
-    finite = [s for s in samples if np.isfinite(s)]
-    if not finite:
-        return Interval(value, float("nan"), float("nan"))
-    low, high = np.percentile(finite, [tail, 100 - tail])
-    return Interval(value, float(low), float(high))
 
 
 def intervals(judged: Sequence[Example], verdicts: Verdicts, threads: Sequence[LabelledThread] = (),

@@ -78,8 +78,9 @@ def _build(multiprocess: bool) -> _Metrics:
         followups_sent=Counter("coach_followups_sent", "Follow-up DMs sent", **kw),
         model_info=Gauge("coach_model_info", "1 for the model version and backend a live worker serves",
                          ["version", "backend"], multiprocess_mode="livemax", **kw),
-        playbook_version=Gauge("coach_playbook_version", "Live playbook version number, by workspace",
-                               ["team"], multiprocess_mode="livemax", **kw),
+        playbook_version=Gauge("coach_playbook_version", "Live playbook version number, by the workspace whose "
+                               "configuration it is: a team id, or an enterprise id for an org-wide install",
+                               ["workspace"], multiprocess_mode="livemax", **kw),
     )
 
 
@@ -151,9 +152,10 @@ def set_model(version: str | None, backend: str | None) -> None:
         _safely(lambda: _m.model_info.labels(_label(version), _label(backend)).set(1))
 
 
-def set_playbook_version(team: str | None, version: int | None) -> None:
+def set_playbook_version(workspace: str | None, version: int | None) -> None:
+    """`workspace`: the configuration's owner (team or enterprise id; None: the default playbook, "all")."""
     if version is not None:
-        _safely(lambda: _m.playbook_version.labels(_label(team, default="all")).set(version))
+        _safely(lambda: _m.playbook_version.labels(_label(workspace, default="all")).set(version))
 
 
 def instrument_client(client: Any) -> Any:

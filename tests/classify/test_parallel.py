@@ -8,7 +8,8 @@ import pytest
 
 from bot.classify.datasets import Example, parallel_pairs, read_corpus, write_corpus
 from bot.classify.decisions import Thresholds
-from bot.classify.parallel import behind, parallel_report
+from bot.classify.parallel import Reading, behind, gap_figures, parallel_report, read_originals
+from bot.classify.uncertainty import Verdicts, compare, intervals, lower_is_better
 from bot.labels import COMPLAINTS, TONES
 
 THRESHOLDS = Thresholds(unsure=0.45, abusive=0.7)
@@ -34,11 +35,22 @@ def _reading(texts: list[str], misread: set[str]) -> dict[str, np.ndarray]:
     return {"tone": tone, "complaint": complaint}
 
 
+def _report(rows: list[Example], misread: set[str], resamples: int) -> dict:
+    translated = Reading.of(rows, _reading([e.text for e in rows], misread), THRESHOLDS)
+    originals = read_originals(rows, THRESHOLDS, lambda texts: _reading(texts, set()))
+    return parallel_report(translated, originals, resamples)
+
+
+def _version(rows: list[Example], misread: set[str]) -> Verdicts:
+    """A version that reads every English original right and misreads the Russian rows in `misread`."""
+    return Verdicts.of(rows, _reading([e.text for e in rows], misread), THRESHOLDS,
+                       originals=read_originals(rows, THRESHOLDS, lambda texts: _reading(texts, set())))
+
+
 def test_a_translation_read_worse_trails_its_original_and_the_sign_says_worse():
     rows = _rows()
     misread = {e.text for e in rows[:10]}  # a quarter of the Russian praise read as upset: apologised to
-    report = parallel_report(rows, _reading([e.text for e in rows], misread), THRESHOLDS,
-                             lambda texts: _reading(texts, set()), resamples=200)
+    report = _report(rows, misread, resamples=200)
     assert list(report) == ["ood:ru_goemotions"]  # only groups whose rows keep an original
     pair = report["ood:ru_goemotions"]
     assert pair["n"] == 80 and pair["language"] == "ru"
@@ -52,11 +64,40 @@ def test_a_translation_read_worse_trails_its_original_and_the_sign_says_worse():
 
 def test_the_same_reading_in_both_languages_costs_nothing():
     rows = _rows()
-    report = parallel_report(rows, _reading([e.text for e in rows], set()), THRESHOLDS,
-                             lambda texts: _reading(texts, set()), resamples=50)
+    report = _report(rows, set(), resamples=50)
     pair = report["ood:ru_goemotions"]
     assert all(v == 0 for v in pair["behind"].values())
     assert all(interval == [0.0, 0.0] for interval in pair["interval"].values())
+
+
+def test_the_gap_on_a_draw_counts_the_drawn_rows_of_its_group_only():
+    rows = _rows()
+    verdicts = _version(rows, {rows[0].text})
+    translated = verdicts.reading(rows)
+    whole = gap_figures(translated, verdicts.originals)
+    assert whole["parallel:ood:ru_goemotions:positive_apologised_rate"] == pytest.approx(100 / 40)
+    # row 0 (misread) drawn twice beside one right praise row and one complaint; the row without an original is
+    # not in the group and changes nothing
+    draw = np.array([0, 0, 1, 40, len(rows) - 1])
+    assert gap_figures(translated, verdicts.originals, draw)[
+        "parallel:ood:ru_goemotions:positive_apologised_rate"] == pytest.approx(100 * 2 / 3)
+
+
+def test_compare_pairs_two_versions_on_the_same_sentences_in_both_languages():
+    rows = _rows()
+    worse, better = _version(rows, {e.text for e in rows[:10]}), _version(rows, set())
+    figure = "parallel:ood:ru_goemotions:positive_apologised_rate"
+    assert lower_is_better(figure)
+    by_figure = {d.figure: d for d in compare(rows, worse, better, resamples=200, tradeoff=False)}
+    assert by_figure[figure].a == pytest.approx(25.0) and by_figure[figure].b == 0.0
+    assert by_figure[figure].delta.high < 0 and by_figure[figure].verdict == "b better"
+    assert by_figure["parallel:ood:ru_goemotions:tone_macro_f1"].verdict == "b better"
+    itself = {d.figure: d for d in compare(rows, worse, worse, resamples=50, tradeoff=False)}
+    assert itself[figure].delta.value == 0 and (itself[figure].delta.low, itself[figure].delta.high) == (0, 0)
+    low = intervals(rows, worse, resamples=200)[figure]
+    assert low.low < 25.0 < low.high  # one version's gap also has its interval
+    plain = Verdicts.of(rows, worse.probs, THRESHOLDS)  # no originals read: no parallel figure, nothing fails
+    assert not [d for d in compare(rows, plain, plain, resamples=20, tradeoff=False) if d.figure.startswith("par")]
 
 
 def test_behind_flips_the_sign_of_error_rates_only():

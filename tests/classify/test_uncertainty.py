@@ -136,7 +136,10 @@ def test_compare_command_end_to_end_on_the_shipped_model(engine, tmp_path):
 
     served = engine.classifier.version
     corpus = tmp_path / "corpus.jsonl.gz"
-    write_corpus(_suite(10), corpus)
+    translated = [Example(text, "ru", tone, None, "ood", "ru_goemotions", original=original)
+                  for text, tone, original in (("спасибо, вы лучшие", "positive", "thanks, you are the best"),
+                                               ("это позор, верните деньги", "angry", "this is a disgrace, refund me"))]
+    write_corpus(_suite(10) + translated, corpus)
     threads = tmp_path / "threads.jsonl"
     threads.write_text(json.dumps({"id": "t1", "lang": "en", "messages": [
         {"text": "my parcel never came", "from": "customer", "expect": "recovery", "complaint": "delivery"}]}) + "\n")
@@ -146,7 +149,8 @@ def test_compare_command_end_to_end_on_the_shipped_model(engine, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     figures = {d["figure"]: d for d in report["differences"]}
-    assert {"positive_apologised_rate", "gap:et:complaint_macro_f1", "threads:path_accuracy"} <= figures.keys()
+    assert {"positive_apologised_rate", "gap:et:complaint_macro_f1", "threads:path_accuracy",
+            "parallel:ood:ru_goemotions:tone_macro_f1"} <= figures.keys()  # the same sentences, in English too
     assert all(d["verdict"] == "noise" and d["delta"]["value"] == 0 for d in figures.values())
 
     unknown = runner.invoke(cli.app, ["model", "compare", served, "v999", "--corpus", str(corpus)])

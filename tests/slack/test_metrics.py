@@ -64,8 +64,8 @@ def test_gauges_show_queue_model_and_playbook(bot):
     bot.app.sample_metrics()
     samples = scrape(bot.server.url)
     assert ("coach_inference_queue_depth", ()) in samples
-    assert value(samples, "coach_playbook_version", team="TOURS") >= 1 or \
-        value(samples, "coach_playbook_version", team="all") >= 1
+    assert value(samples, "coach_playbook_version", workspace="TOURS") >= 1 or \
+        value(samples, "coach_playbook_version", workspace="all") >= 1
 
 
 def test_metrics_token(bot):
