@@ -60,6 +60,10 @@ class Originals:
     idx: np.ndarray
     reading: Reading
 
+    def behind(self, translated: Reading, local: np.ndarray) -> dict[str, float]:
+        """Points the translation trails on the group's rows `local` (positions in the group, repeats kept)."""
+        return behind(self.reading.scored(local), translated.scored(self.idx[local]))
+
 
 def read_originals(judged: Sequence[Example], thresholds: Thresholds,
                    predict: Callable[[list[str]], Probabilities]) -> dict[str, Originals]:
@@ -86,8 +90,7 @@ def gap_figures(translated: Reading, originals: dict[str, Originals], rows: np.n
             place[orig.idx] = local
             local = place[rows]
             local = local[local >= 0]
-        gaps = behind(orig.reading.scored(local), translated.scored(orig.idx[local]))
-        out |= {f"{PREFIX}{group}:{figure}": value for figure, value in gaps.items()}
+        out |= {f"{PREFIX}{group}:{figure}": value for figure, value in orig.behind(translated, local).items()}
     return out
 
 
@@ -105,7 +108,7 @@ def parallel_report(translated: Reading, originals: dict[str, Originals], resamp
             samples: dict[str, list[float]] = {k: [] for k in report["behind"]}
             for _ in range(resamples):
                 draw = rng.choice(everything, size=len(everything), replace=True)  # the same rows in both readings
-                for k, v in behind(orig.reading.scored(draw), translated.scored(orig.idx[draw])).items():
+                for k, v in orig.behind(translated, draw).items():
                     samples[k].append(v)
             spread = {k: percentile_interval(report["behind"][k], v, level) for k, v in samples.items() if v}
             report["interval"] = {k: [round(i.low, 1), round(i.high, 1)] for k, i in spread.items()}

@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bot.classify.base import BaseClassifier
-from bot.classify.decisions import Probabilities, Thresholds, decide
+from bot.classify.decisions import Probabilities, Thresholds
 from bot.classify.datasets import Example
-from bot.classify.evaluate import GOALS, WATCHED, card_paths, group_of, suite_report
+from bot.classify.evaluate import GOALS, WATCHED, group_of, suite_report
 from bot.classify.labelled_threads import LabelledThread, thread_paths, thread_rates
 from bot.classify.parallel import PREFIX as PARALLEL, Originals, Reading, gap_figures, read_originals
 from bot.classify.percentile import LEVEL, Interval, percentile_interval
 from bot.classify.tradeoff import Curve, curve, positive_at
 from bot.coach.models import Classification
 
-RESAMPLES = 1000  # about 40 s per version on the full suite (2 cores)
+RESAMPLES = 1000  # about 55 s per version on the full suite (2 cores), 10 of them the same-sentence gap
 THREAD_FIGURES = ("path_accuracy", "false_abusive_rate", "positive_apologised_rate", "complaint_missed_rate",
                   "abusive_missed_rate")
 
@@ -46,8 +46,8 @@ class Verdicts:
     def of(cls, judged: Sequence[Example], probs: Probabilities, thresholds: Thresholds,
            thread_paths: list[list[str]] | None = None, originals: dict[str, Originals] | None = None
            ) -> "Verdicts":
-        decisions = decide(probs, thresholds)
-        return cls(thresholds, probs, decisions, card_paths(judged, decisions), thread_paths or [], originals or {})
+        suite = Reading.of(judged, probs, thresholds)  # decided and routed once, the same way as the originals
+        return cls(thresholds, probs, suite.decisions, suite.paths, thread_paths or [], originals or {})
 
     def reading(self, judged: Sequence[Example]) -> Reading:
         """These verdicts as the translated side of parallel.py's gap."""
