@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.classify.datasets import POLARITY as POLARITIES
+from bot.labels import COMPLAINTS, TONES
+
 
 @dataclass
 class TrainOptions:
@@ -24,6 +27,7 @@ class TrainOptions:
     language_balance: float = 0.0  # 0: rows count as they come; 1: every language's complaint rows weigh the same
     agreement: float = 0.0        # weight of the cross-lingual agreement loss on translated pairs (0: off)
     agreement_heads: tuple[str, ...] = ()  # the heads it compares (empty: every head)
+    agreement_free: tuple[str, ...] = ()   # "head:label" columns left out of it (neither compared nor pulled)
     seed: int = 13
     max_rows: int | None = None   # subsample the training rows (quick trials, tests)
     threads: int | None = None
@@ -39,10 +43,15 @@ class TrainOptions:
             out.append("nothing to train: no trained layers and no adapters (adapter rank 0)")
         if unknown := sorted(set(self.agreement_heads) - set(HEADS)):
             out.append(f"no such head for the agreement loss: {', '.join(unknown)} (heads: {', '.join(HEADS)})")
+        if unknown := sorted(set(self.agreement_free) - set(HEAD_LABELS)):
+            out.append(f"no such head:label to leave out of the agreement loss: {', '.join(unknown)} "
+                       "(e.g. tone:abusive)")
         return out
 
 
 HEADS = ("tone", "complaint", "polarity")  # version.default_heads(), named here without importing torch's side
+HEAD_LABELS = tuple(f"{head}:{label}" for head, labels in
+                    (("tone", TONES), ("complaint", COMPLAINTS), ("polarity", POLARITIES)) for label in labels)
 
 
 DEFAULTS = TrainOptions(version="")

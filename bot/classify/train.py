@@ -14,7 +14,7 @@ import platform
 import random
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -151,17 +151,22 @@ def batch_loss(logits: dict[str, torch.Tensor], targets: dict[str, Targets], row
     return total
 
 
-def agreement_loss(logits: dict[str, torch.Tensor], n_pairs: int, heads: Sequence[str] = ()) -> torch.Tensor:
+def agreement_loss(logits: dict[str, torch.Tensor], n_pairs: int, heads: Sequence[str] = (),
+                   free: Mapping[str, Sequence[int]] | None = None) -> torch.Tensor:
     """How far each translation's reading is from its English original's (KL, per head, mean over pairs).
 
     The first n_pairs rows are the originals, the next n_pairs their translations. The English reading is the
     teacher and gets no gradient: the model reads English best (the same Reddit rows get an apology twice as often
     in Russian as in English), and the translation should be pulled to it, not the other way. `heads` limits it to
-    some heads (empty: all)."""
+    some heads (empty: all). `free` names columns per head that are left out (the rest renormalised): the Reddit
+    pairs read insults at third parties as anger, and pulling the tone head's abusive column there moved the
+    abusive boundary (stop 21), while the shape of the other tones is what the translations read worse."""
     total = torch.zeros((), device=next(iter(logits.values())).device)
     for head, values in logits.items():
         if heads and head not in heads:
             continue
+        if skip := set((free or {}).get(head, ())):
+            values = values[:, [i for i in range(values.shape[1]) if i not in skip]]
         teacher = torch.log_softmax(values[:n_pairs].detach().float(), 1)
         student = torch.log_softmax(values[n_pairs:2 * n_pairs].float(), 1)
         total = total + (teacher.exp() * (teacher - student)).sum(1).mean()
@@ -234,6 +239,9 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
     pairs = list(pairs) if options.agreement > 0 else []
     # each pair's original at len(rows) + k, its translation at len(rows) + len(pairs) + k
     all_ids = ids + encoder.ids([p[0] for p in pairs]) + encoder.ids([p[1] for p in pairs])
+    free = {head: [labels.index(name) for name in (f.split(':', 1)[1] for f in options.agreement_free
+                                                   if f.split(':', 1)[0] == head)]
+            for head, labels in config.heads.items()}
     pair_rng = random.Random(options.seed + 1)  # the row batches stay those of the same recipe without pairs
     # frozen lower layers run once per text; adapted ones must run in every step
     states = None if config.adapter_rank else encode_lower(model, all_ids, progress=options.progress)
@@ -266,7 +274,8 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
                 if pairs:
                     chosen = pair_rng.sample(range(len(pairs)), min(AGREEMENT_PAIRS, len(pairs)))
                     both = [len(rows) + k for k in chosen] + [len(rows) + len(pairs) + k for k in chosen]
-                    loss = loss + options.agreement * agreement_loss(run(both), len(chosen), options.agreement_heads)
+                    loss = loss + options.agreement * agreement_loss(run(both), len(chosen), options.agreement_heads,
+                                                                 free)
                 optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)

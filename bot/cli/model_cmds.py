@@ -81,6 +81,8 @@ def train(
     agreement_head: Annotated[Optional[list[str]], typer.Option(help=(
         "compare only this head's readings in the agreement loss (repeatable: tone, complaint, polarity; "
         "default: every head)"))] = None,
+    agreement_free: Annotated[Optional[list[str]], typer.Option(help=(
+        "leave this head:label column out of the agreement loss (repeatable; e.g. tone:abusive)"))] = None,
     pairs_skip_tone: Annotated[Optional[list[str]], typer.Option(help=(
         "leave out pairs whose English original has this tone (repeatable; e.g. angry)"))] = None,
     seed: int = DEFAULTS.seed,
@@ -99,9 +101,10 @@ def train(
     options = TrainOptions(version="", epochs=epochs, layers=layers, trained_layers=trained_layers,
                            adapter_rank=adapter_rank, device=device, max_rows=max_rows, threads=threads, seed=seed,
                            language_balance=language_balance, agreement=agreement,
-                           agreement_heads=tuple(agreement_head or ()))
+                           agreement_heads=tuple(agreement_head or ()), agreement_free=tuple(agreement_free or ()))
     if options.problems():  # refused before torch, the corpus or the base load
-        fail("; ".join(options.problems()) + " (--layers, --trained-layers, --adapter-rank, --agreement-head)")
+        fail("; ".join(options.problems())
+             + " (--layers, --trained-layers, --adapter-rank, --agreement-head, --agreement-free)")
     _check_device(device)
     from bot.labels import TONES
 

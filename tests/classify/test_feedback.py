@@ -110,6 +110,9 @@ def test_train_refuses_an_agreement_loss_without_pairs_before_reading_the_corpus
     result = CliRunner().invoke(app, ["train", "--corpus", str(missing), "--agreement", "1", "--agreement-head",
                                       "mood"])
     assert result.exit_code == 1 and "no such head for the agreement loss: mood" in result.output
+    result = CliRunner().invoke(app, ["train", "--corpus", str(missing), "--agreement", "1", "--agreement-free",
+                                      "abusive"])
+    assert result.exit_code == 1 and "no such head:label to leave out of the agreement loss: abusive" in result.output
 
 
 def test_train_command_defaults_are_the_recipe_defaults():

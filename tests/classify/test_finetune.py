@@ -272,6 +272,24 @@ def test_the_agreement_loss_pulls_only_the_translation_toward_the_original():
     assert agreement_loss(both, 1, ("tone",)).item() == pytest.approx(loss.item())
 
 
+def test_a_free_column_is_neither_compared_nor_pulled():
+    import torch
+
+    from bot.classify.train import agreement_loss
+
+    # the two readings differ only in the last column (say tone:abusive): free, they agree
+    original = torch.tensor([[1.0, 0.0, -3.0]])
+    translation = torch.tensor([[1.0, 0.0, 4.0]], requires_grad=True)
+    logits = {"tone": torch.cat([original, translation])}
+    assert agreement_loss(logits, 1).item() > 1.0
+    free = agreement_loss(logits, 1, free={"tone": [2]})
+    free.backward()
+    assert free.item() == pytest.approx(0.0, abs=1e-6)
+    assert translation.grad[0, 2] == 0  # the free column gets no pull
+    # a column free on another head changes nothing here
+    assert agreement_loss(logits, 1, free={"polarity": [0]}).item() == pytest.approx(agreement_loss(logits, 1).item())
+
+
 def test_the_agreement_heads_are_the_model_heads():
     from bot.classify.recipe import HEADS
     from bot.classify.version import default_heads
@@ -279,6 +297,9 @@ def test_the_agreement_heads_are_the_model_heads():
     assert HEADS == tuple(default_heads())
     problems = TrainOptions(version="v", agreement_heads=("mood",)).problems()
     assert problems == ["no such head for the agreement loss: mood (heads: tone, complaint, polarity)"]
+    assert TrainOptions(version="v", agreement_free=("tone:abusive", "polarity:neutral")).problems() == []
+    assert TrainOptions(version="v", agreement_free=("abusive",)).problems() == [
+        "no such head:label to leave out of the agreement loss: abusive (e.g. tone:abusive)"]
 
 
 def test_training_with_the_agreement_loss_reads_translations_more_like_their_originals(tiny, e5_base, tmp_path):
