@@ -35,6 +35,8 @@ TRIALS: dict[str, dict] = {
     "lora16e5ag": V13 | {"adapter_rank": 16, "epochs": 5, "agreement": 1.0},
     "lora16e5agna": V13 | {"adapter_rank": 16, "epochs": 5, "agreement": 1.0, "skip_tones": ("angry",)},
     "lora16e5agp": V13 | {"adapter_rank": 16, "epochs": 5, "agreement": 1.0, "agreement_heads": ("polarity",)},
+    # stop 23: every pair and head, the tone head's abusive column left out (ag13f/ag14f on CPU; model card)
+    "lora16e5agf": V13 | {"adapter_rank": 16, "epochs": 5, "agreement": 1.0, "agreement_free": ("tone:abusive",)},
     "smoke": {"layers": 2, "trained_layers": 1, "adapter_rank": 4, "epochs": 1, "max_rows": 300},  # a dry run
 }
 
