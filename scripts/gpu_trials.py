@@ -37,6 +37,9 @@ TRIALS: dict[str, dict] = {
     "lora16e5agp": V13 | {"adapter_rank": 16, "epochs": 5, "agreement": 1.0, "agreement_heads": ("polarity",)},
     # stop 23: every pair and head, the tone head's abusive column left out (ag13f/ag14f on CPU; model card)
     "lora16e5agf": V13 | {"adapter_rank": 16, "epochs": 5, "agreement": 1.0, "agreement_free": ("tone:abusive",)},
+    # ... and with the loss kept out of the adapters (ag13f's gain held on v13's recipe, whose lower layers are frozen)
+    "lora16e5agft": V13 | {"adapter_rank": 16, "epochs": 5, "agreement": 1.0, "agreement_free": ("tone:abusive",),
+                           "agreement_top_only": True},
     "smoke": {"layers": 2, "trained_layers": 1, "adapter_rank": 4, "epochs": 1, "max_rows": 300},  # a dry run
 }
 

@@ -28,6 +28,7 @@ class TrainOptions:
     agreement: float = 0.0        # weight of the cross-lingual agreement loss on translated pairs (0: off)
     agreement_heads: tuple[str, ...] = ()  # the heads it compares (empty: every head)
     agreement_free: tuple[str, ...] = ()   # "head:label" columns left out of it (neither compared nor pulled)
+    agreement_top_only: bool = False      # its gradient reaches only the tuned top layers and heads, not the adapters
     seed: int = 13
     max_rows: int | None = None   # subsample the training rows (quick trials, tests)
     threads: int | None = None

@@ -104,6 +104,19 @@ def _padded(ids: list[list[int]], rows: list[int], device: torch.device) -> tupl
     return torch.from_numpy(batch.input_ids).to(device), torch.from_numpy(batch.attention_mask).to(device)
 
 
+def pair_logits(model: RecoveryModel, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                top_only: bool) -> dict[str, torch.Tensor]:
+    """The translated pairs' readings for the agreement loss. `top_only` runs the adapted lower layers without
+    gradient, so that the loss moves only the top layers and heads, as it does by construction in v13's recipe
+    (frozen lower layers): on v14's recipe the loss moved the lower layers and the abusive boundary with them
+    (ag14f, stop 23)."""
+    if not top_only:
+        return model(input_ids, attention_mask)
+    with torch.no_grad():
+        hidden = model.lower(input_ids, attention_mask)
+    return model.upper(hidden, attention_mask)
+
+
 def encode_lower(model: RecoveryModel, ids: list[list[int]], batch_size: int = 64,
                  progress: bool = True) -> list[torch.Tensor]:
     """The frozen layers' output for every row, unpadded, fp16 on the CPU (the once-per-text part of training)."""
@@ -274,8 +287,10 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
                 if pairs:
                     chosen = pair_rng.sample(range(len(pairs)), min(AGREEMENT_PAIRS, len(pairs)))
                     both = [len(rows) + k for k in chosen] + [len(rows) + len(pairs) + k for k in chosen]
-                    loss = loss + options.agreement * agreement_loss(run(both), len(chosen), options.agreement_heads,
-                                                                 free)
+                    readings = run(both) if states is not None else pair_logits(
+                        model, *_padded(all_ids, both, options.device), options.agreement_top_only)
+                    loss = loss + options.agreement * agreement_loss(readings, len(chosen), options.agreement_heads,
+                                                                     free)
                 optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)

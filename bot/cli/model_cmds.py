@@ -83,6 +83,9 @@ def train(
         "default: every head)"))] = None,
     agreement_free: Annotated[Optional[list[str]], typer.Option(help=(
         "leave this head:label column out of the agreement loss (repeatable; e.g. tone:abusive)"))] = None,
+    agreement_top_only: Annotated[bool, typer.Option(help=(
+        "let the agreement loss train only the tuned top layers and heads, not the lower layers' adapters"))] = (
+        DEFAULTS.agreement_top_only),
     pairs_skip_tone: Annotated[Optional[list[str]], typer.Option(help=(
         "leave out pairs whose English original has this tone (repeatable; e.g. angry)"))] = None,
     seed: int = DEFAULTS.seed,
@@ -101,7 +104,8 @@ def train(
     options = TrainOptions(version="", epochs=epochs, layers=layers, trained_layers=trained_layers,
                            adapter_rank=adapter_rank, device=device, max_rows=max_rows, threads=threads, seed=seed,
                            language_balance=language_balance, agreement=agreement,
-                           agreement_heads=tuple(agreement_head or ()), agreement_free=tuple(agreement_free or ()))
+                           agreement_heads=tuple(agreement_head or ()), agreement_free=tuple(agreement_free or ()),
+                           agreement_top_only=agreement_top_only)
     if options.problems():  # refused before torch, the corpus or the base load
         fail("; ".join(options.problems())
              + " (--layers, --trained-layers, --adapter-rank, --agreement-head, --agreement-free)")

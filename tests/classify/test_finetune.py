@@ -206,6 +206,33 @@ def test_adapters_are_stored_small_and_merged_on_load(adapted, e5_base, cache):
         assert np.abs(fp32[head] - reference[head]).max() < 1e-4
 
 
+def test_the_agreement_can_be_kept_out_of_the_adapters(adapted, e5_base):
+    """--agreement-top-only: the pairs' loss trains the top layer and heads; the adapters get no gradient from it."""
+    import torch
+
+    from bot.classify.modeling import RecoveryModel
+    from bot.classify.train import agreement_loss, pair_logits
+
+    config = read_config(adapted)
+    batch = InputEncoder(load_tokenizer(e5_base, 32)).batch(["thank you, it arrived", "спасибо, всё пришло"])
+    ids, mask = torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask)
+    grads = {}
+    for top_only in (False, True):
+        torch.manual_seed(0)
+        model = RecoveryModel.from_base(e5_base, config)
+        model.add_adapters()
+        model.trainable()
+        for adapter in model.adapters().values():
+            torch.nn.init.normal_(adapter.b, std=0.02)  # as after some training: b starts at zero
+        agreement_loss(pair_logits(model, ids, mask, top_only), 1).backward()
+        adapters = [p.grad for a in model.adapters().values() for p in (a.a, a.b)]
+        top = [p.grad for p in model.bert.encoder.layer[-1].parameters()]
+        grads[top_only] = (sum(0.0 if g is None else g.abs().sum().item() for g in adapters),
+                           sum(0.0 if g is None else g.abs().sum().item() for g in top))
+    assert grads[False][0] > 0 and grads[False][1] > 0
+    assert grads[True][0] == 0 and grads[True][1] > 0
+
+
 def test_a_version_missing_promised_adapters_is_refused(adapted, e5_base, tmp_path):
     import shutil
 
