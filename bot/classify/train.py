@@ -252,9 +252,10 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
     pairs = list(pairs) if options.agreement > 0 else []
     # each pair's original at len(rows) + k, its translation at len(rows) + len(pairs) + k
     all_ids = ids + encoder.ids([p[0] for p in pairs]) + encoder.ids([p[1] for p in pairs])
-    free = {head: [labels.index(name) for name in (f.split(':', 1)[1] for f in options.agreement_free
-                                                   if f.split(':', 1)[0] == head)]
-            for head, labels in config.heads.items()}
+    free: dict[str, list[int]] = {}  # --agreement-free "head:label" -> that head's column indices
+    for name in options.agreement_free:
+        head, label = name.split(":", 1)
+        free.setdefault(head, []).append(config.heads[head].index(label))
     pair_rng = random.Random(options.seed + 1)  # the row batches stay those of the same recipe without pairs
     # frozen lower layers run once per text; adapted ones must run in every step
     states = None if config.adapter_rank else encode_lower(model, all_ids, progress=options.progress)
