@@ -11,6 +11,7 @@ the base weights when the version loads, so serving and the ONNX graph see plain
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -132,10 +133,12 @@ class RecoveryModel(nn.Module):
             state |= {f"{key}.a": adapter.a, f"{key}.b": adapter.b}
         return {k: v.detach().to(torch.float16).contiguous() for k, v in state.items()}
 
-    def save_version(self, directory: Path, vocabulary: torch.Tensor | None = None) -> None:
-        """`vocabulary`: the piece ids serving keeps (training text + every single character), see vocabulary.py."""
+    def save_version(self, directory: Path, vocabulary: torch.Tensor | None = None,
+                     adapters: Mapping[str, torch.Tensor] | None = None) -> None:
+        """`vocabulary`: the piece ids serving keeps (training text + every single character), see vocabulary.py.
+        `adapters`: factors already merged into the lower layers (a version trained on from another keeps its)."""
         self.config.save(directory)
-        state = self.version_state()
+        state = {**(adapters or {}), **self.version_state()}
         if vocabulary is not None:
             state["vocab.kept"] = vocabulary.to(torch.int32).contiguous()
         save_file(state, str(directory / WEIGHTS), metadata={"version": self.config.version})

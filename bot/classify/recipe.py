@@ -29,6 +29,7 @@ class TrainOptions:
     agreement_heads: tuple[str, ...] = ()  # the heads it compares (empty: every head)
     agreement_free: tuple[str, ...] = ()   # "head:label" columns left out of it (neither compared nor pulled)
     agreement_top_only: bool = False      # its gradient reaches only the tuned top layers and heads, not the adapters
+    start_from: str | None = None  # a version folder to go on from: its adapters kept as they are, its top trained on
     seed: int = 13
     max_rows: int | None = None   # subsample the training rows (quick trials, tests)
     threads: int | None = None

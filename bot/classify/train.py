@@ -15,12 +15,13 @@ import random
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 from torch import nn
 from tqdm import tqdm
 
@@ -29,7 +30,7 @@ from bot.classify.e5_base import load_tokenizer
 from bot.classify.inputs import InputEncoder, by_length, pad
 from bot.classify.modeling import RecoveryModel
 from bot.classify.recipe import TrainOptions
-from bot.classify.version import ModelConfig
+from bot.classify.version import WEIGHTS, ModelConfig, read_config
 from bot.classify.vocabulary import kept_pieces
 
 IGNORE = -1
@@ -238,14 +239,25 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
         raise ValueError("; ".join(options.problems()))
     if options.agreement > 0 and not pairs:
         raise ValueError("the agreement loss needs translated pairs")
+    kept_adapters: dict[str, torch.Tensor] = {}
+    if options.start_from:  # the architecture is the start's; its adapters are merged, frozen and saved again
+        start = Path(options.start_from)
+        begun = read_config(start)
+        options = replace(options, layers=begun.layers, trained_layers=begun.trained_layers,
+                          adapter_rank=begun.adapter_rank)
+        kept_adapters = {k: v for k, v in load_file(str(start / WEIGHTS)).items() if k.startswith("adapter.")}
     config = ModelConfig(version=options.version, layers=options.layers, trained_layers=options.trained_layers,
                          adapter_rank=options.adapter_rank, seed=options.seed)
     rows = [e for e in examples if e.split == "train"]
     if options.max_rows and len(rows) > options.max_rows:
         rows = rng.sample(rows, options.max_rows)
     config.trained_on = dict(sorted(Counter(f"{e.lang}:{e.source.split(':')[0]}" for e in rows).items()))
-    model = RecoveryModel.from_base(base_dir, config)
-    model.add_adapters()
+    if options.start_from:
+        model = RecoveryModel.load_version(Path(options.start_from), base_dir, config)
+        model.config = config  # load_version read the start's weights; the new version keeps its own config
+    else:
+        model = RecoveryModel.from_base(base_dir, config)
+        model.add_adapters()
     model.to(options.device)
     encoder = InputEncoder(load_tokenizer(base_dir, options.max_tokens))
     ids = encoder.ids([e.text for e in rows])
@@ -257,8 +269,8 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
         head, label = name.split(":", 1)
         free.setdefault(head, []).append(config.heads[head].index(label))
     pair_rng = random.Random(options.seed + 1)  # the row batches stay those of the same recipe without pairs
-    # frozen lower layers run once per text; adapted ones must run in every step
-    states = None if config.adapter_rank else encode_lower(model, all_ids, progress=options.progress)
+    # frozen lower layers (none adapted, or a start's adapters merged) run once per text; adapted ones every step
+    states = None if model.adapters() else encode_lower(model, all_ids, progress=options.progress)
 
     def run(batch: list[int]) -> dict[str, torch.Tensor]:
         return model(*_padded(all_ids, batch, options.device)) if states is None else \
@@ -307,7 +319,7 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
     vocabulary = kept_pieces(serving_encoder.tokenizer, serving_encoder.ids([e.text for e in rows]))
     calibrate(model, serving_encoder, examples)
     directory = out_dir / options.version
-    model.to("cpu").save_version(directory, torch.from_numpy(vocabulary))
+    model.to("cpu").save_version(directory, torch.from_numpy(vocabulary), kept_adapters)
     window = max(1, min(50, len(losses) // 4))
     (directory / "training.json").write_text(__import__("json").dumps({
         "version": options.version,

@@ -88,6 +88,9 @@ def train(
         DEFAULTS.agreement_top_only),
     pairs_skip_tone: Annotated[Optional[list[str]], typer.Option(help=(
         "leave out pairs whose English original has this tone (repeatable; e.g. angry)"))] = None,
+    start_from: Annotated[Optional[str], typer.Option(help=(
+        "go on from this version (in models/ or the store): its layers, adapters and rank are kept, its adapters "
+        "stay as they are (frozen, so the lower layers are cached), its top layers and heads train on"))] = None,
     seed: int = DEFAULTS.seed,
     soup: Annotated[int, typer.Option(min=1, max=16, help=(
         "train this many runs (seeds seed, seed+1, ...) and serve their weight average"))] = 1,
@@ -110,7 +113,18 @@ def train(
         fail("; ".join(options.problems())
              + " (--layers, --trained-layers, --adapter-rank, --agreement-head, --agreement-free)")
     _check_device(device)
+    from bot.classify.version import list_versions
     from bot.labels import TONES
+
+    start_dir: Optional[Path] = None
+    if start_from is not None:
+        known = list_versions(models_dir, Settings().coach_model_store)
+        if start_from not in known:
+            fail(f"--start-from {start_from}: no such version; known: {', '.join(known) or 'none'}")
+        start_dir = known[start_from]
+        if soup > 1:
+            fail("--start-from trains one run from that version; it cannot be combined with --soup")
+        options = dataclasses.replace(options, start_from=str(start_dir))
 
     if unknown := sorted(set(pairs_skip_tone or ()) - set(TONES)):
         fail(f"--pairs-skip-tone {', '.join(unknown)}: not a tone ({', '.join(TONES)})")

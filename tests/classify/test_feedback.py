@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -113,6 +114,17 @@ def test_train_refuses_an_agreement_loss_without_pairs_before_reading_the_corpus
     result = CliRunner().invoke(app, ["train", "--corpus", str(missing), "--agreement", "1", "--agreement-free",
                                       "abusive"])
     assert result.exit_code == 1 and "no such head:label to leave out of the agreement loss: abusive" in result.output
+
+
+def test_train_refuses_an_unknown_start_version_before_reading_the_corpus(tmp_path, monkeypatch):
+    monkeypatch.setenv("COACH_MODEL_STORE", str(tmp_path / "store"))
+    missing = tmp_path / "no-corpus.jsonl.gz"
+    result = CliRunner().invoke(app, ["train", "--corpus", str(missing), "--start-from", "v99"])
+    assert result.exit_code == 1 and "--start-from v99: no such version; known: " in result.output
+    served = (Path(__file__).parents[2] / "models" / "CURRENT").read_text().strip()
+    assert served in result.output  # the versions in models/ are named
+    result = CliRunner().invoke(app, ["train", "--corpus", str(missing), "--start-from", served, "--soup", "2"])
+    assert result.exit_code == 1 and "cannot be combined with --soup" in result.output
 
 
 def test_train_command_defaults_are_the_recipe_defaults():

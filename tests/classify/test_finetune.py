@@ -233,6 +233,40 @@ def test_the_agreement_can_be_kept_out_of_the_adapters(adapted, e5_base):
     assert grads[True][0] == 0 and grads[True][1] > 0
 
 
+def test_a_version_can_go_on_from_another_keeping_its_adapters(adapted, e5_base, tmp_path):
+    """--start-from: the start's adapters are merged, frozen and saved again unchanged, so the lower layers read
+    exactly as the start's; the top layer and heads go on training from the start's weights, not the base's."""
+    import torch
+
+    from bot.classify.modeling import RecoveryModel
+
+    options = dataclasses.replace(read_options(adapted), version="vgo", epochs=1, adapter_rank=0, layers=3,
+                                  start_from=str(adapted))
+    went_on = train_version(corpus(), tmp_path, e5_base, options)
+    config, start_config = read_config(went_on), read_config(adapted)
+    assert (config.layers, config.trained_layers, config.adapter_rank) == (2, 1, 4)  # the start's, not the options'
+    recorded = json.loads((went_on / "training.json").read_text())["options"]
+    assert recorded["start_from"] == str(adapted) and recorded["adapter_rank"] == 4
+    state, start_state = load_file(str(went_on / WEIGHTS)), load_file(str(adapted / WEIGHTS))
+    adapters = sorted(k for k in start_state if k.startswith("adapter."))
+    assert adapters and sorted(k for k in state if k.startswith("adapter.")) == adapters
+    assert all(np.array_equal(state[k], start_state[k]) for k in adapters)
+    assert not np.array_equal(state["layer.1.output.dense.weight"], start_state["layer.1.output.dense.weight"])
+    batch = InputEncoder(load_tokenizer(e5_base, 32)).batch([t for t, *_ in LINES])
+    ids, mask = torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask)
+    models = [RecoveryModel.load_version(v, e5_base, c) for v, c in ((adapted, start_config), (went_on, config))]
+    with torch.no_grad():
+        lower = [m.lower(ids, mask) for m in models]
+        heads = [m(ids, mask)["tone"] for m in models]
+    assert torch.equal(lower[0], lower[1])
+    assert not torch.allclose(heads[0], heads[1])
+    # from the start's weights: one short epoch stays far closer to the start than a fresh model is
+    fresh = RecoveryModel.from_base(e5_base, dataclasses.replace(start_config, adapter_rank=0)).eval()
+    with torch.no_grad():
+        fresh_tone = fresh(ids, mask)["tone"]
+    assert (heads[1] - heads[0]).abs().mean() < (fresh_tone - heads[0]).abs().mean()
+
+
 def test_a_version_missing_promised_adapters_is_refused(adapted, e5_base, tmp_path):
     import shutil
 
