@@ -30,6 +30,7 @@ class TrainOptions:
     agreement_free: tuple[str, ...] = ()   # "head:label" columns left out of it (neither compared nor pulled)
     agreement_top_only: bool = False      # its gradient reaches only the tuned top layers and heads, not the adapters
     start_from: str | None = None  # a version folder to go on from: its adapters kept as they are, its top trained on
+    anchor_abusive: float = 0.0   # with start_from: weight of keeping each row's p(abusive) near the start's reading
     seed: int = 13
     max_rows: int | None = None   # subsample the training rows (quick trials, tests)
     threads: int | None = None
@@ -48,6 +49,8 @@ class TrainOptions:
         if unknown := sorted(set(self.agreement_free) - set(HEAD_LABELS)):
             out.append(f"no such head:label to leave out of the agreement loss: {', '.join(unknown)} "
                        "(e.g. tone:abusive)")
+        if self.anchor_abusive > 0 and not self.start_from:
+            out.append("the abusive anchor keeps the start version's readings: it needs a version to start from")
         return out
 
 

@@ -91,6 +91,9 @@ def train(
     start_from: Annotated[Optional[str], typer.Option(help=(
         "go on from this version (in models/ or the store): its layers, adapters and rank are kept, its adapters "
         "stay as they are (frozen, so the lower layers are cached), its top layers and heads train on"))] = None,
+    anchor_abusive: Annotated[float, typer.Option(min=0.0, max=100.0, help=(
+        "with --start-from: weight of keeping each training row's p(abusive) near the start version's (0 off)"))] = (
+        DEFAULTS.anchor_abusive),
     seed: int = DEFAULTS.seed,
     soup: Annotated[int, typer.Option(min=1, max=16, help=(
         "train this many runs (seeds seed, seed+1, ...) and serve their weight average"))] = 1,
@@ -108,23 +111,22 @@ def train(
                            adapter_rank=adapter_rank, device=device, max_rows=max_rows, threads=threads, seed=seed,
                            language_balance=language_balance, agreement=agreement,
                            agreement_heads=tuple(agreement_head or ()), agreement_free=tuple(agreement_free or ()),
-                           agreement_top_only=agreement_top_only)
+                           agreement_top_only=agreement_top_only, start_from=start_from,
+                           anchor_abusive=anchor_abusive)
     if options.problems():  # refused before torch, the corpus or the base load
         fail("; ".join(options.problems())
-             + " (--layers, --trained-layers, --adapter-rank, --agreement-head, --agreement-free)")
+             + " (--layers, --trained-layers, --adapter-rank, --agreement-head, --agreement-free, --anchor-abusive)")
     _check_device(device)
     from bot.classify.version import list_versions
     from bot.labels import TONES
 
-    start_dir: Optional[Path] = None
     if start_from is not None:
         known = list_versions(models_dir, Settings().coach_model_store)
         if start_from not in known:
             fail(f"--start-from {start_from}: no such version; known: {', '.join(known) or 'none'}")
-        start_dir = known[start_from]
         if soup > 1:
             fail("--start-from trains one run from that version; it cannot be combined with --soup")
-        options = dataclasses.replace(options, start_from=str(start_dir))
+        options = dataclasses.replace(options, start_from=str(known[start_from]))
 
     if unknown := sorted(set(pairs_skip_tone or ()) - set(TONES)):
         fail(f"--pairs-skip-tone {', '.join(unknown)}: not a tone ({', '.join(TONES)})")

@@ -267,6 +267,39 @@ def test_a_version_can_go_on_from_another_keeping_its_adapters(adapted, e5_base,
     assert (heads[1] - heads[0]).abs().mean() < (fresh_tone - heads[0]).abs().mean()
 
 
+def test_the_abusive_anchor_holds_the_start_versions_reading(adapted, e5_base, tmp_path):
+    """--anchor-abusive: going on with a loss that moves the tone head (here a strong agreement pull), the lines'
+    p(abusive) stay nearer the start's than without the anchor (mean drift 0.03 against 0.08 when written)."""
+    import torch
+
+    from bot.classify.modeling import RecoveryModel
+    from bot.classify.train import anchor_loss
+
+    assert TrainOptions(version="v", anchor_abusive=1.0).problems() == [
+        "the abusive anchor keeps the start version's readings: it needs a version to start from"]
+    config = read_config(adapted)
+    same = torch.tensor([[0.0, 0, 0, 0, 0, 2.0]])
+    start = torch.softmax(same, 1)[:, 5]
+    assert anchor_loss(same, start, config).abs().item() < 1e-6  # no loss where nothing moved
+    assert anchor_loss(torch.zeros(1, 6), start, config).item() > 0.05
+    texts = [t for t, *_ in LINES]
+    batch = InputEncoder(load_tokenizer(e5_base, 32)).batch(texts)
+    ids, mask = torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask)
+
+    def abusive(version: Path) -> torch.Tensor:
+        model = RecoveryModel.load_version(version, e5_base, read_config(version)).eval()
+        with torch.no_grad():
+            return torch.softmax(model(ids, mask)["tone"], 1)[:, 5]
+
+    before = abusive(adapted)
+    drift = {}
+    for weight in (0.0, 20.0):
+        options = dataclasses.replace(read_options(adapted), version=f"vanchor{int(weight)}", epochs=2,
+                                      start_from=str(adapted), anchor_abusive=weight, agreement=5.0)
+        drift[weight] = (abusive(train_version(corpus(), tmp_path, e5_base, options, PAIRS)) - before).abs().mean()
+    assert drift[20.0] < 0.7 * drift[0.0], drift
+
+
 def test_a_version_missing_promised_adapters_is_refused(adapted, e5_base, tmp_path):
     import shutil
 
