@@ -125,6 +125,8 @@ def test_train_refuses_an_unknown_start_version_before_reading_the_corpus(tmp_pa
     assert served in result.output  # the versions in models/ are named
     result = CliRunner().invoke(app, ["train", "--corpus", str(missing), "--start-from", served, "--soup", "2"])
     assert result.exit_code == 1 and "cannot be combined with --soup" in result.output
+    result = CliRunner().invoke(app, ["train", "--corpus", str(missing), "--anchor-abusive", "2"])
+    assert result.exit_code == 1 and "it needs a version to start from" in result.output
 
 
 def test_train_command_defaults_are_the_recipe_defaults():
