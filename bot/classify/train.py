@@ -5,7 +5,9 @@ epochs; every step runs the whole model, about 6 minutes per epoch on two CPU co
 (`device="cuda"`). With `adapter_rank=0` (v13's recipe) the lower layers stay frozen, run once per text and are
 cached (fp16), and each epoch runs only the top layers, pooling and heads: about 5 times faster. Batches are
 length-bucketed. Every head learns only from rows that carry its label (masked, weighted losses); the partial
-label "not abusive" pushes p(abusive) down without claiming any other tone.
+label "not abusive" pushes p(abusive) down without claiming any other tone. `start_from` goes on from a version
+instead of the base: its adapters are merged and frozen (so the lower layers are cached as in v13's recipe) and
+saved again unchanged; `anchor_abusive` holds each row's p(abusive) at that version's reading meanwhile.
 """
 from __future__ import annotations
 
@@ -283,8 +285,7 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
         rows = rng.sample(rows, options.max_rows)
     config.trained_on = dict(sorted(Counter(f"{e.lang}:{e.source.split(':')[0]}" for e in rows).items()))
     if options.start_from:
-        model = RecoveryModel.load_version(Path(options.start_from), base_dir, config)
-        model.config = config  # load_version read the start's weights; the new version keeps its own config
+        model = RecoveryModel.load_version(Path(options.start_from), base_dir, config)  # the start's weights, merged
     else:
         model = RecoveryModel.from_base(base_dir, config)
         model.add_adapters()
