@@ -41,11 +41,14 @@ TRIALS: dict[str, dict] = {
     "lora16e5agft": V13 | {"adapter_rank": 16, "epochs": 5, "agreement": 1.0, "agreement_free": ("tone:abusive",),
                            "agreement_top_only": True},
     # stop 24: go on from the served v14 (its adapters frozen, lower layers cached) for 2 epochs with the agreement
-    # loss on the complaint and polarity heads (go14cp on CPU, model card), at weight 1 and 0.5, for seeds
+    # loss on the complaint and polarity heads (go14cp on CPU, model card), at weight 1 and 0.5, and with the abusive
+    # anchor, for seeds
     "go14cp": {"start_from": str(ROOT / "models" / "v14"), "epochs": 2, "agreement": 1.0,
                "agreement_heads": ("complaint", "polarity")},
     "go14cph": {"start_from": str(ROOT / "models" / "v14"), "epochs": 2, "agreement": 0.5,
                 "agreement_heads": ("complaint", "polarity")},
+    "go14cpa": {"start_from": str(ROOT / "models" / "v14"), "epochs": 2, "agreement": 1.0,
+                "agreement_heads": ("complaint", "polarity"), "anchor_abusive": 2.0},  # the anchor (go14cpa)
     "smoke": {"layers": 2, "trained_layers": 1, "adapter_rank": 4, "epochs": 1, "max_rows": 300},  # a dry run
 }
 

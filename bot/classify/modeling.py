@@ -11,7 +11,6 @@ the base weights when the version loads, so serving and the ONNX graph see plain
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -71,6 +70,9 @@ class RecoveryModel(nn.Module):
         self.heads = nn.ModuleDict({h: nn.Linear(HIDDEN, len(labels)) for h, labels in config.heads.items()})
         self.split = config.layers - config.trained_layers
         self.adapted = range(self.split) if config.adapter_rank > 0 else range(0)
+        # a loaded version's adapter factors, already merged into the lower layers: saved again with the model,
+        # so a version trained on from another (train --start-from) keeps them
+        self.merged_adapters: dict[str, torch.Tensor] = {}
 
     def add_adapters(self) -> None:
         """Wrap the lower layers' linear maps in LoRA updates (training only; versions load merged)."""
@@ -126,19 +128,17 @@ class RecoveryModel(nn.Module):
 
     # ---- a version's files: only what training changed -----------------------------------------
     def version_state(self) -> dict[str, torch.Tensor]:
-        state = {f"heads.{k}": v for k, v in self.heads.state_dict().items()}
+        state = {f"heads.{k}": v for k, v in self.heads.state_dict().items()} | self.merged_adapters
         for offset, layer in enumerate(self.bert.encoder.layer[self.split:]):
             state |= {f"layer.{self.split + offset}.{k}": v for k, v in layer.state_dict().items()}
         for key, adapter in self.adapters().items():
             state |= {f"{key}.a": adapter.a, f"{key}.b": adapter.b}
         return {k: v.detach().to(torch.float16).contiguous() for k, v in state.items()}
 
-    def save_version(self, directory: Path, vocabulary: torch.Tensor | None = None,
-                     adapters: Mapping[str, torch.Tensor] | None = None) -> None:
-        """`vocabulary`: the piece ids serving keeps (training text + every single character), see vocabulary.py.
-        `adapters`: factors already merged into the lower layers (a version trained on from another keeps its)."""
+    def save_version(self, directory: Path, vocabulary: torch.Tensor | None = None) -> None:
+        """`vocabulary`: the piece ids serving keeps (training text + every single character), see vocabulary.py."""
         self.config.save(directory)
-        state = {**(adapters or {}), **self.version_state()}
+        state = self.version_state()
         if vocabulary is not None:
             state["vocab.kept"] = vocabulary.to(torch.int32).contiguous()
         save_file(state, str(directory / WEIGHTS), metadata={"version": self.config.version})
@@ -161,6 +161,7 @@ class RecoveryModel(nn.Module):
                 linear = model.bert.encoder.layer[index].get_submodule(path)
                 with torch.no_grad():
                     linear.weight += config.adapter_scale * (state[f"{key}.b"].float() @ state[f"{key}.a"].float())
+                model.merged_adapters |= {f"{key}.a": state[f"{key}.a"], f"{key}.b": state[f"{key}.b"]}
         model.eval()
         return model
 

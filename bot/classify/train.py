@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from torch import nn
 from tqdm import tqdm
 
@@ -32,7 +31,7 @@ from bot.classify.e5_base import load_tokenizer
 from bot.classify.inputs import InputEncoder, by_length, pad
 from bot.classify.modeling import RecoveryModel
 from bot.classify.recipe import TrainOptions
-from bot.classify.version import WEIGHTS, ModelConfig, read_config
+from bot.classify.version import ModelConfig, read_config
 from bot.classify.vocabulary import kept_pieces
 
 IGNORE = -1
@@ -271,13 +270,10 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
         raise ValueError("; ".join(options.problems()))
     if options.agreement > 0 and not pairs:
         raise ValueError("the agreement loss needs translated pairs")
-    kept_adapters: dict[str, torch.Tensor] = {}
     if options.start_from:  # the architecture is the start's; its adapters are merged, frozen and saved again
-        start = Path(options.start_from)
-        begun = read_config(start)
+        begun = read_config(Path(options.start_from))
         options = replace(options, layers=begun.layers, trained_layers=begun.trained_layers,
                           adapter_rank=begun.adapter_rank)
-        kept_adapters = {k: v for k, v in load_file(str(start / WEIGHTS)).items() if k.startswith("adapter.")}
     config = ModelConfig(version=options.version, layers=options.layers, trained_layers=options.trained_layers,
                          adapter_rank=options.adapter_rank, seed=options.seed)
     rows = [e for e in examples if e.split == "train"]
@@ -355,7 +351,7 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
     vocabulary = kept_pieces(serving_encoder.tokenizer, serving_encoder.ids([e.text for e in rows]))
     calibrate(model, serving_encoder, examples)
     directory = out_dir / options.version
-    model.to("cpu").save_version(directory, torch.from_numpy(vocabulary), kept_adapters)
+    model.to("cpu").save_version(directory, torch.from_numpy(vocabulary))
     window = max(1, min(50, len(losses) // 4))
     (directory / "training.json").write_text(__import__("json").dumps({
         "version": options.version,

@@ -120,8 +120,9 @@ def train(
     from bot.classify.version import list_versions
     from bot.labels import TONES
 
+    settings = Settings()
     if start_from is not None:
-        known = list_versions(models_dir, Settings().coach_model_store)
+        known = list_versions(models_dir, settings.coach_model_store)
         if start_from not in known:
             fail(f"--start-from {start_from}: no such version; known: {', '.join(known) or 'none'}")
         if soup > 1:
@@ -139,7 +140,6 @@ def train(
     if agreement > 0 and not translated:
         fail("--agreement needs translated lines with their English originals; none in "
              + ", ".join(map(str, pairs or DEFAULT_PAIRS)))
-    settings = Settings()
     examples = _corpus(corpus)
     translated = pairs_clear_of_validation(translated, examples)
     out = out or settings.coach_model_store
