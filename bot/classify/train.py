@@ -360,6 +360,8 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
         "rows": len(rows),
         "serving_vocabulary": len(vocabulary),
         "options": {k: v for k, v in asdict(options).items() if k != "progress"},
+        # the start's name, not only its folder (a scratch path): what a rebuild needs to find it again
+        "start_version": read_config(Path(options.start_from)).version if options.start_from else None,
         "first_loss": round(float(np.mean(losses[:window])), 4) if losses else None,
         "final_loss": round(float(np.mean(losses[-window:])), 4) if losses else None,
         "torch": torch.__version__,

@@ -245,8 +245,10 @@ def test_a_version_can_go_on_from_another_keeping_its_adapters(adapted, e5_base,
     went_on = train_version(corpus(), tmp_path, e5_base, options)
     config, start_config = read_config(went_on), read_config(adapted)
     assert (config.layers, config.trained_layers, config.adapter_rank) == (2, 1, 4)  # the start's, not the options'
-    recorded = json.loads((went_on / "training.json").read_text())["options"]
+    training = json.loads((went_on / "training.json").read_text())
+    recorded = training["options"]
     assert recorded["start_from"] == str(adapted) and recorded["adapter_rank"] == 4
+    assert training["start_version"] == start_config.version  # a rebuild finds the start by name
     state, start_state = load_file(str(went_on / WEIGHTS)), load_file(str(adapted / WEIGHTS))
     adapters = sorted(k for k in start_state if k.startswith("adapter."))
     assert adapters and sorted(k for k in state if k.startswith("adapter.")) == adapters
