@@ -49,6 +49,9 @@ TRIALS: dict[str, dict] = {
                 "agreement_heads": ("complaint", "polarity")},
     "go14cpa": {"start_from": str(ROOT / "models" / "v14"), "epochs": 2, "agreement": 1.0,
                 "agreement_heads": ("complaint", "polarity"), "anchor_abusive": 2.0},  # the anchor (go14cpa)
+    # v15, the served version (stop 25): go14cpa at anchor weight 5, on the corpus with the staff-directed abuse lines
+    "v15": {"start_from": str(ROOT / "models" / "v14"), "epochs": 2, "agreement": 1.0,
+            "agreement_heads": ("complaint", "polarity"), "anchor_abusive": 5.0},
     "smoke": {"layers": 2, "trained_layers": 1, "adapter_rank": 4, "epochs": 1, "max_rows": 300},  # a dry run
 }
 

@@ -1,7 +1,8 @@
 """How a version is trained: the options `coach train`, the GPU trials and the tests share.
 
 Kept free of torch so that the CLI can show these defaults, and refuse an impossible recipe, before it imports
-anything heavy. The defaults are the served recipe (v14); `adapter_rank=0, epochs=3` is v13's faster one.
+anything heavy. The defaults are v14's recipe (the served v15 goes on from v14 for 2 epochs: `start_from`, the
+model card); `adapter_rank=0, epochs=3` is v13's faster one.
 """
 from __future__ import annotations
 

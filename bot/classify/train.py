@@ -1,7 +1,7 @@
 """Fine-tune the top encoder layers, LoRA adapters on the layers below, and the heads: what `coach train` runs.
 
-The served recipe (v14, the defaults) tunes the top 2 of 6 layers and rank-16 adapters on the 4 below for 5
-epochs; every step runs the whole model, about 6 minutes per epoch on two CPU cores, seconds on a GPU
+v14's recipe (the defaults; the served v15 goes on from it) tunes the top 2 of 6 layers and rank-16 adapters on
+the 4 below for 5 epochs; every step runs the whole model, about 6 minutes per epoch on two CPU cores, seconds on a GPU
 (`device="cuda"`). With `adapter_rank=0` (v13's recipe) the lower layers stay frozen, run once per text and are
 cached (fp16), and each epoch runs only the top layers, pooling and heads: about 5 times faster. Batches are
 length-bucketed. Every head learns only from rows that carry its label (masked, weighted losses); the partial
