@@ -270,8 +270,8 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
         raise ValueError("; ".join(options.problems()))
     if options.agreement > 0 and not pairs:
         raise ValueError("the agreement loss needs translated pairs")
-    if options.start_from:  # the architecture is the start's; its adapters are merged, frozen and saved again
-        begun = read_config(Path(options.start_from))
+    begun = read_config(Path(options.start_from)) if options.start_from else None
+    if begun is not None:  # the architecture is the start's; its adapters are merged, frozen and saved again
         options = replace(options, layers=begun.layers, trained_layers=begun.trained_layers,
                           adapter_rank=begun.adapter_rank)
     config = ModelConfig(version=options.version, layers=options.layers, trained_layers=options.trained_layers,
@@ -361,7 +361,7 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
         "serving_vocabulary": len(vocabulary),
         "options": {k: v for k, v in asdict(options).items() if k != "progress"},
         # the start's name, not only its folder (a scratch path): what a rebuild needs to find it again
-        "start_version": read_config(Path(options.start_from)).version if options.start_from else None,
+        "start_version": begun.version if begun is not None else None,
         "first_loss": round(float(np.mean(losses[:window])), 4) if losses else None,
         "final_loss": round(float(np.mean(losses[-window:])), 4) if losses else None,
         "torch": torch.__version__,
