@@ -163,17 +163,20 @@ def summary(groups: dict[str, dict]) -> dict[str, float]:
 
 
 def evaluate_version(directory, examples: Sequence[Example], classifier, backend: str = "torch",
-                     pick: bool = False, threads: Sequence | None = None, resamples: int = 0) -> dict:
+                     pick: bool = False, threads: Sequence | None = None, resamples: int = 0,
+                     audit: Sequence | None = None) -> dict:
     """Score a version on the suite; with `pick`, first choose its thresholds on it and save them in config.json.
 
     `threads` (labelled_threads.load_threads) adds product errors on whole hand-labelled conversations; `resamples`
     (> 0) adds a 95 % bootstrap interval to each headline figure (uncertainty.intervals). Rows that keep their
-    English original are also read in English (parallel.py).
+    English original are also read in English (parallel.py). `audit` (positive_audit.load_audit) adds positive →
+    apology on the rows a reader judged clearly positive.
     Writes metrics.json (torch) or metrics-<backend>.json next to the version."""
     import json
 
     from bot.classify.labelled_threads import thread_rates
     from bot.classify.parallel import parallel_report
+    from bot.classify.positive_audit import audited_rates
     from bot.classify.tradeoff import curve
     from bot.classify.uncertainty import LEVEL, intervals, judge
 
@@ -197,6 +200,8 @@ def evaluate_version(directory, examples: Sequence[Example], classifier, backend
         report["parallel"] = parallel_report(verdicts.reading(judged), verdicts.originals, resamples)
     if threads:
         report["threads"] = thread_rates(threads, verdicts.thread_paths)
+    if audit:
+        report["positive_audit"] = audited_rates(judged, verdicts.paths, audit)
     if resamples > 0:
         report["intervals"] = {"resamples": resamples, "level": LEVEL, "figures": {
             figure: interval.as_dict() for figure, interval in intervals(judged, verdicts, threads, resamples).items()}}

