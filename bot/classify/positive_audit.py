@@ -9,7 +9,6 @@ stratified random sample of the counted rows, each marked clear or not by a read
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from bot.classify.datasets import Example
 from bot.classify.evaluate import error_rows, group_of, is_error
 
 RATE = "positive_apologised_rate"
-Z95 = 1.959964
 
 
 @dataclass(frozen=True)
@@ -50,10 +48,10 @@ def wilson(errors: int, n: int) -> tuple[float, float] | None:
     """95 % Wilson interval of a share: honest at a handful of errors, where the normal one dips below 0."""
     if n == 0:
         return None
-    p, z2 = errors / n, Z95 ** 2
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    from scipy.stats import binomtest
+
+    interval = binomtest(errors, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(interval.low), float(interval.high)
 
 
 def audited_rates(judged: Sequence[Example], paths: Sequence[str], audit: Sequence[AuditedRow]) -> dict:
