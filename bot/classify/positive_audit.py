@@ -94,3 +94,23 @@ def audited_rates(judged: Sequence[Example], paths: Sequence[str], audit: Sequen
 def _share(k: int, n: int) -> float | None:
     """None where there is nothing to share (JSON has no nan)."""
     return k / n if n else None
+
+
+def paired_clear(judged: Sequence[Example], paths_a: Sequence[str], paths_b: Sequence[str],
+                 audit: Sequence[AuditedRow]) -> dict:
+    """Two versions on the same audited clear rows: how many each apologises to, and where they differ.
+
+    Too few rows for a bootstrap to say much, so the discordant pairs get an exact McNemar test (a two-sided
+    binomial on the rows only one version apologises to)."""
+    from scipy.stats import binomtest
+
+    counted = error_rows(judged)[RATE]
+    index = {(group_of(judged[i]), judged[i].text): i for i in counted}
+    rows = [index[(r.group, r.text)] for r in audit if r.clear and (r.group, r.text) in index]
+    a = [is_error(RATE, paths_a[i]) for i in rows]
+    b = [is_error(RATE, paths_b[i]) for i in rows]
+    only_a = sum(x and not y for x, y in zip(a, b))
+    only_b = sum(y and not x for x, y in zip(a, b))
+    p = binomtest(only_b, only_a + only_b).pvalue if only_a + only_b else 1.0
+    return {"n_clear": len(rows), "a": sum(a), "b": sum(b), "only_a": only_a, "only_b": only_b,
+            "mcnemar_p": float(p)}

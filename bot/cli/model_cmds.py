@@ -440,9 +440,12 @@ def model_compare(
     resamples: Annotated[int, typer.Option(min=50, help="paired bootstrap redraws")] = RESAMPLES,
     as_json: Annotated[bool, typer.Option("--json", help="print the differences as JSON")] = False,
     models_dir: Annotated[Path, MODELS_DIR_OPTION] = DEFAULT_MODELS,
+    audit: Annotated[Path, typer.Option(help="clearly positive rows read one by one (JSONL; skipped when absent)")] = (
+        DEFAULT_AUDIT),
 ) -> None:
     """Is b better than a, beyond the luck of which rows the suite holds? A paired bootstrap of every figure."""
     from bot.classify.evaluate import group_of
+    from bot.classify.positive_audit import paired_clear
     from bot.classify.uncertainty import compare, judge
     from bot.classify.version import list_versions
     from bot.settings import BACKENDS
@@ -458,9 +461,11 @@ def model_compare(
     labelled = _threads(threads)
     verdicts = [judge(_load_classifier(versions[name], settings, backend), judged, labelled) for name in (a, b)]
     differences = compare(judged, *verdicts, labelled, resamples=resamples)
+    audited = _audit(audit)
+    clear = paired_clear(judged, verdicts[0].paths, verdicts[1].paths, audited) if audited else None
     if as_json:
         print(json.dumps({"a": a, "b": b, "backend": backend, "resamples": resamples,
-                          "differences": [d.as_dict() for d in differences]}, indent=1))
+                          "differences": [d.as_dict() for d in differences], "audited_clear": clear}, indent=1))
         return
     table = Table(title=f"{b} against {a} ({backend}): paired 95 % bootstrap intervals of {b} − {a} over {resamples} "
                         "redraws; 'noise' when the interval holds 0. Training noise (another seed) is not included.")
@@ -471,6 +476,10 @@ def model_compare(
         table.add_row(d.figure, f"{d.a:.3f}", f"{d.b:.3f}", f"{d.delta.value:+.3f}",
                       f"[{d.delta.low:+.3f}, {d.delta.high:+.3f}]", names[d.verdict])
     WIDE.print(table)
+    if clear:
+        WIDE.print(f"audited clearly positive rows apologised to: {a} {clear['a']}, {b} {clear['b']} of "
+                   f"{clear['n_clear']} (only {a}: {clear['only_a']}, only {b}: {clear['only_b']}; exact McNemar p "
+                   f"{clear['mcnemar_p']:.2f})")
 
 
 @model_app.command("export")

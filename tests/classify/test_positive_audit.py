@@ -9,7 +9,7 @@ import pytest
 
 from bot.classify.datasets import Example, read_corpus
 from bot.classify.evaluate import error_rows, group_of
-from bot.classify.positive_audit import AuditedRow, audited_rates, load_audit, wilson
+from bot.classify.positive_audit import AuditedRow, audited_rates, load_audit, paired_clear, wilson
 from bot.cli.common import DEFAULT_AUDIT, DEFAULT_CORPUS
 
 
@@ -57,6 +57,18 @@ def test_rates_count_only_audited_rows_and_weight_groups_by_the_suite():
     assert 0 < low < 1 / 3 < high < 1
 
 
+def test_paired_clear_counts_only_clear_rows_and_the_discordant_ones():
+    judged = [_positive(f"row {k}", "xed") for k in range(6)]
+    audit = [AuditedRow("ood:xed", f"row {k}", k != 5) for k in range(6)] + [AuditedRow("ood:xed", "gone", True)]
+    a = ["recovery", "recovery", "recovery", "nothing_to_fix", "nothing_to_fix", "recovery"]
+    b = ["recovery", "nothing_to_fix", "nothing_to_fix", "nothing_to_fix", "nothing_to_fix", "nothing_to_fix"]
+    out = paired_clear(judged, a, b, audit)
+    assert {k: out[k] for k in ("n_clear", "a", "b", "only_a", "only_b")} == {
+        "n_clear": 5, "a": 3, "b": 1, "only_a": 2, "only_b": 0}
+    assert out["mcnemar_p"] == pytest.approx(0.5)  # two discordant rows, both one way: 2 × 0.5²
+    assert paired_clear(judged, a, a, audit)["mcnemar_p"] == 1.0
+
+
 def test_wilson_stays_inside_zero_and_one():
     assert wilson(0, 0) is None
     low, high = wilson(0, 20)
@@ -74,3 +86,21 @@ def test_the_shipped_audit_matches_the_shipped_corpus():
     counted = {(group_of(judged[i]), judged[i].text) for i in error_rows(judged)["positive_apologised_rate"]}
     assert len(audit) == 210 and sum(r.clear for r in audit) == 91
     assert [r for r in audit if (r.group, r.text) not in counted] == []
+
+
+@pytest.mark.slow
+def test_eval_reports_the_audit_from_the_served_models_own_cards(engine, tmp_path: Path):
+    """evaluate_version on the served model: the audit's counts come from the same cards as the headline rate."""
+    from bot.classify.evaluate import evaluate_version
+
+    rows = [Example(text, "en", "positive", None, "ood", "xed")
+            for text in ("Thank you so much, you were wonderful today !", "That's very inspirational .",
+                         "Oh , I'm so sorry for your loss .", "Lovely , see you tomorrow !")]
+    rows += [Example(f"en chat {i}", "en", "angry", "billing", "val", "handwritten") for i in range(3)]
+    audit = [AuditedRow("ood:xed", rows[k].text, k != 2) for k in range(4)]
+    report = evaluate_version(tmp_path, rows, engine.classifier, "onnx-int8", audit=audit)
+    out = report["positive_audit"]
+    apologised = round(report["product"]["positive_apologised_rate"] * 4)
+    assert out["n_audited"] == 4 and out["n_clear"] == 3 and out["unmatched"] == 0
+    assert out["clear_apologised"] + out["groups"]["ood:xed"]["not_clear_apologised"] == apologised
+    assert json.loads((tmp_path / "metrics-onnx-int8.json").read_text())["positive_audit"]["n_clear"] == 3

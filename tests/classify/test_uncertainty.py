@@ -143,8 +143,11 @@ def test_compare_command_end_to_end_on_the_shipped_model(engine, tmp_path):
     threads = tmp_path / "threads.jsonl"
     threads.write_text(json.dumps({"id": "t1", "lang": "en", "messages": [
         {"text": "my parcel never came", "from": "customer", "expect": "recovery", "complaint": "delivery"}]}) + "\n")
+    audit = tmp_path / "audit.jsonl"
+    audit.write_text(json.dumps({"group": "ood:ru_goemotions", "text": "спасибо, вы лучшие", "clear": True},
+                                ensure_ascii=False) + "\n")
     args = ["model", "compare", served, served, "--corpus", str(corpus), "--threads", str(threads),
-            "--resamples", "50", "--json"]
+            "--resamples", "50", "--json", "--audit", str(audit)]
     result = runner.invoke(cli.app, args)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -152,6 +155,8 @@ def test_compare_command_end_to_end_on_the_shipped_model(engine, tmp_path):
     assert {"positive_apologised_rate", "gap:et:complaint_macro_f1", "threads:path_accuracy",
             "parallel:ood:ru_goemotions:tone_macro_f1"} <= figures.keys()  # the same sentences, in English too
     assert all(d["verdict"] == "noise" and d["delta"]["value"] == 0 for d in figures.values())
+    clear = report["audited_clear"]  # the one audited row, read the same by both
+    assert clear["n_clear"] == 1 and clear["a"] == clear["b"] and clear["only_a"] == clear["only_b"] == 0
 
     unknown = runner.invoke(cli.app, ["model", "compare", served, "v999", "--corpus", str(corpus)])
     assert unknown.exit_code == 1 and "no version 'v999'" in unknown.output
