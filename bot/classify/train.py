@@ -362,6 +362,8 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
         "options": {k: v for k, v in asdict(options).items() if k != "progress"},
         # the start's name, not only its folder (a scratch path): what a rebuild needs to find it again
         "start_version": begun.version if begun is not None else None,
+        # how many translated pairs the agreement loss drew from, per language (the pairs folder changes over time)
+        "agreement_pairs": dict(sorted(Counter(p[2] for p in pairs).items())),
         "first_loss": round(float(np.mean(losses[:window])), 4) if losses else None,
         "final_loss": round(float(np.mean(losses[-window:])), 4) if losses else None,
         "torch": torch.__version__,

@@ -408,7 +408,9 @@ def test_training_with_the_agreement_loss_reads_translations_more_like_their_ori
     with pytest.raises(ValueError, match="needs translated pairs"):
         train_version(corpus(), tmp_path, e5_base, options)
     agreed = train_version(corpus(), tmp_path, e5_base, options, PAIRS)
-    assert json.loads((agreed / "training.json").read_text())["options"]["agreement"] == 5.0
+    training = json.loads((agreed / "training.json").read_text())
+    assert training["options"]["agreement"] == 5.0
+    assert training["agreement_pairs"] == {"et": 1, "ru": 2, "zh": 1}
     encoder = InputEncoder(load_tokenizer(e5_base, 32))
     batch = encoder.batch([p[0] for p in PAIRS] + [p[1] for p in PAIRS])
     ids, mask = torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask)
