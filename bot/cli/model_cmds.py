@@ -353,7 +353,7 @@ def _audit_line(audit: dict) -> str:
     low, high = audit["clear_interval"]
     line = (f"positive→apology on the {audit['n_clear']} audited rows a reader judged clearly positive: "
             f"{audit['clear_apologised']} ({audit['clear_rate']:.3f}, 95 % [{low:.3f}, {high:.3f}]); weighted to the "
-            f"suite: {audit['estimate']:.3f} (goal ≤ 0.05). Per group: " + ", ".join(
+            f"suite: {audit['estimate']:.3f} (the 0.05 goal is set on the labels' rate above). Per group: " + ", ".join(
                 f"{g} {m['clear_apologised']}/{m['n_clear']}" for g, m in audit["groups"].items()))
     return line + (f"; {audit['unmatched']} audited rows no longer in the suite" if audit["unmatched"] else "")
 
