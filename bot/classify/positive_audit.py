@@ -55,6 +55,11 @@ def wilson(errors: int, n: int) -> tuple[float, float] | None:
     return float(interval.low), float(interval.high)
 
 
+def counted_rows(judged: Sequence[Example]) -> dict[tuple[str | None, str], int]:
+    """(group, text) -> suite index of every row positive → apology counts: how an audited row finds its card."""
+    return {(group_of(judged[i]), judged[i].text): i for i in error_rows(judged)[RATE]}
+
+
 def audited_rates(judged: Sequence[Example], paths: Sequence[str], audit: Sequence[AuditedRow]) -> dict:
     """Positive → apology on the audited clear and not-clear rows, per group and pooled.
 
@@ -62,19 +67,18 @@ def audited_rates(judged: Sequence[Example], paths: Sequence[str], audit: Sequen
     counted positive rows × the audited share that is clear), so a group sampled more heavily does not dominate.
     Audited rows no longer among the counted positive rows (a rebuilt corpus) are reported as `unmatched`.
     """
-    counted = error_rows(judged)[RATE]
-    path_of = {(group_of(judged[i]), judged[i].text): paths[i] for i in counted}
-    population = Counter(group_of(judged[i]) for i in counted)
+    counted = counted_rows(judged)
+    population = Counter(group for group, _ in counted)
     tally: dict[str, Counter] = {}
     unmatched = 0
     for row in audit:
-        path = path_of.get((row.group, row.text))
-        if path is None:
+        index = counted.get((row.group, row.text))
+        if index is None:
             unmatched += 1
             continue
         kind = "clear" if row.clear else "not_clear"
         tally.setdefault(row.group, Counter())[kind] += 1
-        tally[row.group][f"{kind}_apologised"] += is_error(RATE, path)
+        tally[row.group][f"{kind}_apologised"] += is_error(RATE, paths[index])
     groups = {}
     for group, c in sorted(tally.items()):
         groups[group] = {"n_clear": c["clear"], "clear_apologised": c["clear_apologised"],
@@ -105,9 +109,8 @@ def paired_clear(judged: Sequence[Example], paths_a: Sequence[str], paths_b: Seq
     binomial on the rows only one version apologises to)."""
     from scipy.stats import binomtest
 
-    counted = error_rows(judged)[RATE]
-    index = {(group_of(judged[i]), judged[i].text): i for i in counted}
-    rows = [index[(r.group, r.text)] for r in audit if r.clear and (r.group, r.text) in index]
+    counted = counted_rows(judged)
+    rows = [counted[(r.group, r.text)] for r in audit if r.clear and (r.group, r.text) in counted]
     a = [is_error(RATE, paths_a[i]) for i in rows]
     b = [is_error(RATE, paths_b[i]) for i in rows]
     only_a = sum(x and not y for x, y in zip(a, b))

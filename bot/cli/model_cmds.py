@@ -458,10 +458,9 @@ def model_compare(
         if name not in versions:
             fail(f"no version {name!r}; known: {', '.join(versions) or 'none'}")
     judged = [e for e in _corpus(corpus) if group_of(e)]
-    labelled = _threads(threads)
+    labelled, audited = _threads(threads), _audit(audit)  # a bad file fails before minutes of scoring
     verdicts = [judge(_load_classifier(versions[name], settings, backend), judged, labelled) for name in (a, b)]
     differences = compare(judged, *verdicts, labelled, resamples=resamples)
-    audited = _audit(audit)
     clear = paired_clear(judged, verdicts[0].paths, verdicts[1].paths, audited) if audited else None
     if as_json:
         print(json.dumps({"a": a, "b": b, "backend": backend, "resamples": resamples,
