@@ -18,7 +18,7 @@ import gzip
 import json
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -233,30 +233,33 @@ def feedback_examples(corrections: list[dict]) -> list[Example]:
 NEAR_COPY = 0.5  # trigram Jaccard above which a training line counts as a copy of a validation line
 
 
-def _trigrams(text: str) -> frozenset[str]:
+def trigrams(text: str) -> frozenset[str]:
     text = " ".join(text.lower().split())
     return frozenset(text[i : i + 3] for i in range(max(len(text) - 2, 1)))
 
 
+def near_copies(judged: Sequence[Example], others: Sequence[Example]) -> Iterator[tuple[int, int]]:
+    """(i, j) for each line `others[j]` that nearly repeats `judged[i]` in the same language (trigram Jaccard)."""
+    by_gram: dict[tuple[str, str], list[int]] = defaultdict(list)
+    judged_grams: list[frozenset[str]] = []
+    for i, example in enumerate(judged):
+        grams = trigrams(example.text)
+        for gram in grams:
+            by_gram[(example.lang, gram)].append(i)
+        judged_grams.append(grams)
+    for j, example in enumerate(others):
+        grams = trigrams(example.text)
+        shared = Counter(i for gram in grams for i in by_gram.get((example.lang, gram), ()))
+        for i, n in shared.items():
+            if n / (len(grams) + len(judged_grams[i]) - n) > NEAR_COPY:
+                yield i, j
+
+
 def drop_near_copies_of_validation(examples: list[Example]) -> list[Example]:
     """Training lines that nearly repeat a validation line in the same language would flatter the scores."""
-    by_gram: dict[tuple[str, str], list[int]] = defaultdict(list)
-    val_grams: list[frozenset[str]] = []
-    for example in examples:
-        if example.split == "val":
-            grams = _trigrams(example.text)
-            for gram in grams:
-                by_gram[(example.lang, gram)].append(len(val_grams))
-            val_grams.append(grams)
-    kept = []
-    for example in examples:
-        if example.split != "val":
-            grams = _trigrams(example.text)
-            shared = Counter(i for gram in grams for i in by_gram.get((example.lang, gram), ()))
-            if any(n / (len(grams) + len(val_grams[i]) - n) > NEAR_COPY for i, n in shared.items()):
-                continue
-        kept.append(example)
-    return kept
+    rest = [k for k, e in enumerate(examples) if e.split != "val"]
+    dropped = {rest[j] for _, j in near_copies([e for e in examples if e.split == "val"], [examples[k] for k in rest])}
+    return [e for k, e in enumerate(examples) if k not in dropped]
 
 
 def pairs_clear_of_validation(pairs: list[tuple[str, str, str]], examples: list[Example]

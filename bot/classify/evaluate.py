@@ -5,7 +5,9 @@ classifier's thresholds), so "positive message that gets an apology" means exact
 Groups:
 - `ood:<source>`: public sources never trained on (datasets.OOD_SOURCES);
 - `slice:<source>`: the held-out slice of a trained public source (real text, seen wording);
-- `chat:<lang>`: our hand-written support-chat validation lines.
+- `chat:<lang>`: our hand-written support-chat validation lines;
+- `twin:<lang>`: the English chat lines translated (chat_twins.py), read beside their originals (parallel.py) and
+  left out of every pooled figure.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from bot.classify.chat_twins import SOURCE as TWIN_SOURCE
 from bot.classify.decisions import Probabilities, Thresholds, calibrated_probs, decide
 from bot.classify.datasets import NOT_ABUSIVE, POLARITY_OF_TONE, Example
 from bot.classify.metrics import expected_calibration_error, head_metrics
@@ -25,10 +28,13 @@ GOALS = {"false_abusive_rate": 0.01, "positive_apologised_rate": 0.05, "complain
 # reported beside the goals, without one: the cost of any change that buys fewer apologies by sending fewer cards
 WATCHED = ("upset_ignored_rate",)
 # upset: a negative tone that is not abuse (abuse has its own path and figures)
+OWN = ("chat:", "twin:")  # groups of our own lines: judged last, never picked on
 NEGATIVE_TONES = tuple(t for t, p in POLARITY_OF_TONE.items() if p == "negative" and t != "abusive")
 
 
 def group_of(example: Example) -> str | None:
+    if example.source == TWIN_SOURCE:
+        return f"twin:{example.lang}"
     if example.split == "ood":
         return f"ood:{example.source}"
     if example.split != "val":
@@ -36,6 +42,12 @@ def group_of(example: Example) -> str | None:
     if example.source == "handwritten":
         return f"chat:{example.lang}"
     return f"slice:{example.source.split(':')[0]}"
+
+
+def pooled(rows: Sequence[Example]) -> list[int]:
+    """The rows suite-wide figures count: all but the translated chat lines, which only a comparison with their
+    English originals reads (else our own lines, counted twice over, would dilute the real text)."""
+    return [i for i, e in enumerate(rows) if e.source != TWIN_SOURCE]
 
 
 def _binary_f1(gold: np.ndarray, pred: np.ndarray) -> float:
@@ -143,9 +155,11 @@ def suite_report(judged: Sequence[Example], probs: Probabilities, thresholds: Th
     paths = card_paths(judged, decisions) if paths is None else paths
     groups = _scores(judged, probs, thresholds, decisions, paths)
     confidence = probs["complaint"].max(1)
-    comp = [i for i, e in enumerate(judged) if e.complaint in COMPLAINTS and e.complaint_w >= 1.0]
+    counted = pooled(judged)
+    comp = [i for i in counted if judged[i].complaint in COMPLAINTS and judged[i].complaint_w >= 1.0]
     correct = np.array([COMPLAINTS[int(probs["complaint"][i].argmax())] == judged[i].complaint for i in comp], float)
-    report = {"groups": dict(sorted(groups.items())), "product": product_errors(judged, decisions, paths),
+    product = product_errors([judged[i] for i in counted], [decisions[i] for i in counted], [paths[i] for i in counted])
+    report = {"groups": dict(sorted(groups.items())), "product": product,
               "calibration": {"complaint_ece": expected_calibration_error(confidence[comp], correct)}}
     report["language_gaps"] = language_gaps(report["groups"])
     report["summary"] = summary(report["groups"])
@@ -164,13 +178,14 @@ def summary(groups: dict[str, dict]) -> dict[str, float]:
 
 def evaluate_version(directory, examples: Sequence[Example], classifier, backend: str = "torch",
                      pick: bool = False, threads: Sequence | None = None, resamples: int = 0,
-                     audit: Sequence | None = None) -> dict:
+                     audit: Sequence | None = None, twins: Sequence[Example] = ()) -> dict:
     """Score a version on the suite; with `pick`, first choose its thresholds on it and save them in config.json.
 
     `threads` (labelled_threads.load_threads) adds product errors on whole hand-labelled conversations; `resamples`
     (> 0) adds a 95 % bootstrap interval to each headline figure (uncertainty.intervals). Rows that keep their
     English original are also read in English (parallel.py). `audit` (positive_audit.load_audit) adds positive →
-    apology on the rows a reader judged clearly positive.
+    apology on the rows a reader judged clearly positive. `twins` (chat_twins.load_twins) are our English chat lines
+    translated, read beside their originals.
     Writes metrics.json (torch) or metrics-<backend>.json next to the version."""
     import json
 
@@ -180,7 +195,7 @@ def evaluate_version(directory, examples: Sequence[Example], classifier, backend
     from bot.classify.tradeoff import curve
     from bot.classify.uncertainty import LEVEL, intervals, judge
 
-    judged = [e for e in examples if group_of(e)]
+    judged = [e for e in examples if group_of(e)] + list(twins)
     logits = classifier.logits([e.text for e in judged])
     picked = None
     if pick:
@@ -230,7 +245,7 @@ POLARITY_WEIGHTS = (0.0, 0.5, 1.0)
 
 def _ood_polarity(report: dict[str, dict]) -> float:
     values = [m["polarity_macro_f1"] for g, m in report.items()
-              if not g.startswith("chat:") and "polarity_macro_f1" in m]  # real text only
+              if not g.startswith(OWN) and "polarity_macro_f1" in m]  # real text only
     return float(np.mean(values)) if values else 0.0
 
 
@@ -252,7 +267,7 @@ def pick_settings(examples: Sequence[Example], logits: dict[str, np.ndarray], co
             best_weight, best_score = weight, _ood_polarity(report)
     config.polarity_weight = best_weight
     probs = calibrated_probs(sub, config)
-    real = [i for i, e in enumerate(rows) if not group_of(e).startswith("chat:")]  # type: ignore[union-attr]
+    real = [i for i, e in enumerate(rows) if not group_of(e).startswith(OWN)]  # type: ignore[union-attr]
     real_probs = {h: v[real] for h, v in probs.items()}
     chosen = ABUSIVE_GRID[-1]
     for threshold in ABUSIVE_GRID:

@@ -4,7 +4,8 @@ ru_goemotions is Reddit machine-translated into Russian, and each row keeps its 
 rows are never trained on: datasets marks them). Each held-out row is read twice, as translated and as written, and
 both readings are scored the same way; the difference is what the language alone costs. The chat-line gaps
 (evaluate.language_gaps) compare different sentences, all written by us; this one compares real text, sentence
-for sentence, and its rows are drawn in pairs for the interval (here, or in uncertainty.compare, where two versions'
+for sentence. Our English chat lines, translated (chat_twins.py), are read the same way: the only same-sentence
+gap on the complaint head. Rows are drawn in pairs for the interval (here, or in uncertainty.compare, where two versions'
 gaps are set side by side on the same draws).
 """
 from __future__ import annotations
@@ -21,8 +22,8 @@ from bot.classify.percentile import LEVEL, percentile_interval
 
 # figures where higher is better are reported as (original − translated), the others as (translated − original):
 # a positive gap always means the translation is read worse
-HIGHER_IS_BETTER = ("tone_macro_f1", "polarity_macro_f1")
-LOWER_IS_BETTER = ("positive_apologised_rate", "upset_ignored_rate", "false_abusive_rate")
+HIGHER_IS_BETTER = ("tone_macro_f1", "polarity_macro_f1", "complaint_macro_f1", "is_complaint_f1")
+LOWER_IS_BETTER = ("positive_apologised_rate", "upset_ignored_rate", "false_abusive_rate", "complaint_missed_rate")
 PREFIX = "parallel:"  # headline figures (uncertainty.figures): parallel:<group>:<figure>, points behind
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from bot.classify.datasets import Example
 from bot.classify.decisions import Probabilities, Thresholds, decide
-from bot.classify.evaluate import NEGATIVE_TONES, card_paths, error_rows, is_error
+from bot.classify.evaluate import NEGATIVE_TONES, card_paths, error_rows, is_error, pooled
 from bot.labels import TONES
 
 UPSET_SCALES = tuple(float(x) for x in np.geomspace(0.25, 4.0, 17))  # 1.0 (as served) is the middle one
@@ -76,7 +76,8 @@ def scaled(probs: Probabilities, scale: float) -> Probabilities:
 
 def curve(judged: Sequence[Example], probs: Probabilities, thresholds: Thresholds,
           scales: Sequence[float] = UPSET_SCALES) -> Curve:
-    rows = error_rows(judged)
+    counted = set(pooled(judged))
+    rows = {rate: [i for i in idx if i in counted] for rate, idx in error_rows(judged).items()}
     positive, upset = np.array(rows[POSITIVE], int), np.array(rows[UPSET], int)
     counted = np.concatenate([positive, upset])  # only these rows' paths matter: decide them alone, per scale
     texts, sub = [judged[i] for i in counted], {h: v[counted] for h, v in probs.items()}

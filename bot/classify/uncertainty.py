@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bot.classify.base import BaseClassifier
+from bot.classify.chat_twins import SOURCE as TWIN_SOURCE
 from bot.classify.decisions import Probabilities, Thresholds
 from bot.classify.datasets import Example
 from bot.classify.evaluate import GOALS, WATCHED, group_of, suite_report
@@ -94,13 +95,18 @@ def _draws(judged: Sequence[Example], threads: Sequence[LabelledThread], resampl
     rng = np.random.default_rng(seed)
     row_strata = _strata([group_of(e) or "" for e in judged])
     thread_strata = _strata([t.lang for t in threads])
+    # the translated chat lines draw from a stream of their own: adding them leaves every other figure's draws alone
+    twin_rng = np.random.default_rng((seed, 1))
+    twins = [idx for idx in row_strata if judged[idx[0]].source == TWIN_SOURCE]
+    row_strata = [idx for idx in row_strata if judged[idx[0]].source != TWIN_SOURCE]
 
-    def redraw(strata: list[np.ndarray]) -> np.ndarray:
-        parts = [rng.choice(idx, size=len(idx), replace=True) for idx in strata]
+    def redraw(strata: list[np.ndarray], generator: np.random.Generator = rng) -> np.ndarray:
+        parts = [generator.choice(idx, size=len(idx), replace=True) for idx in strata]
         return np.concatenate(parts) if parts else np.zeros(0, int)
 
     for _ in range(resamples):
-        yield Draw(redraw(row_strata), redraw(thread_strata))
+        rows = redraw(row_strata)
+        yield Draw(np.concatenate([rows, redraw(twins, twin_rng)]), redraw(thread_strata))
 
 
 def figures(judged: Sequence[Example], threads: Sequence[LabelledThread], verdicts: Verdicts,

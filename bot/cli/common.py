@@ -14,6 +14,7 @@ DEFAULT_CORPUS = PROJECT_ROOT / "data" / "corpus.jsonl.gz"
 DEFAULT_MODELS = PROJECT_ROOT / "models"
 DEFAULT_THREADS = PROJECT_ROOT / "data" / "threads" / "labelled_threads.jsonl"
 DEFAULT_AUDIT = PROJECT_ROOT / "data" / "audit" / "positive_audit.jsonl"  # clearly positive rows, read one by one
+DEFAULT_TWINS = PROJECT_ROOT / "data" / "chat_twins"  # our English chat lines, translated: the same-sentence gap
 DEFAULT_PAIRS = (PROJECT_ROOT / "data" / "handwritten", PROJECT_ROOT / "data" / "trials")  # for --agreement
 err = Console(stderr=True, soft_wrap=True)  # one problem per line, never wrapped
 

@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.classify.recipe import DEFAULTS, TrainOptions
-from bot.cli.common import DEFAULT_AUDIT, DEFAULT_CORPUS, DEFAULT_MODELS, DEFAULT_PAIRS, DEFAULT_THREADS, app, fail
+from bot.cli.common import (DEFAULT_AUDIT, DEFAULT_CORPUS, DEFAULT_MODELS, DEFAULT_PAIRS, DEFAULT_THREADS, DEFAULT_TWINS,
+                            app, err, fail)
 from bot.settings import PROJECT_ROOT, Settings
 
 WIDE = Console(width=200)  # the suite tables are wide; a pipe or CI log would otherwise wrap them at 80
@@ -216,12 +217,27 @@ def _audit(path: Path) -> list:
         fail(f"positive audit: {exc}")
 
 
+def _twins(folder: Path, examples) -> list:
+    from bot.classify.chat_twins import load_twins
+
+    try:
+        twins = load_twins(folder, examples)
+    except (OSError, ValueError, KeyError) as exc:
+        fail(f"chat twins {folder}: {exc}")
+    if twins.stale or twins.copied:
+        err.print(f"chat twins: {twins.stale} not translations of this corpus's English chat lines, {twins.copied} "
+                  "near copies of training lines: left out")
+    return twins.rows
+
+
 def _evaluate(directory: Path, examples, settings: Settings, backend: str, pick: bool = False,
-              threads_path: Path = DEFAULT_THREADS, resamples: int = 0, audit_path: Path = DEFAULT_AUDIT) -> dict:
+              threads_path: Path = DEFAULT_THREADS, resamples: int = 0, audit_path: Path = DEFAULT_AUDIT,
+              twins_path: Path = DEFAULT_TWINS) -> dict:
     from bot.classify.evaluate import evaluate_version
 
+    threads, audit, twins = _threads(threads_path), _audit(audit_path), _twins(twins_path, examples)
     return evaluate_version(directory, examples, _load_classifier(directory, settings, backend), backend, pick=pick,
-                            threads=_threads(threads_path), resamples=resamples, audit=_audit(audit_path))
+                            threads=threads, resamples=resamples, audit=audit, twins=twins)
 
 
 # bot.classify.uncertainty.RESAMPLES, repeated so that the CLI starts without numpy (a test holds them equal)
@@ -241,6 +257,8 @@ def evaluate_cmd(
     resamples: Annotated[int, RESAMPLES_OPTION] = RESAMPLES,
     audit: Annotated[Path, typer.Option(help="clearly positive rows read one by one (JSONL; skipped when absent)")] = (
         DEFAULT_AUDIT),
+    twins: Annotated[Path, typer.Option(help="our English chat lines translated, read beside them (folder; skipped when "
+                                            "absent)")] = DEFAULT_TWINS,
 ) -> None:
     """The out-of-distribution suite: held-out sources, in-source slices, then our chat lines; product errors."""
     from bot.classify.version import ModelNotFound, resolve_model_dir
@@ -255,7 +273,7 @@ def evaluate_cmd(
         fail(str(exc))
     examples = _corpus(corpus)
     report = _evaluate(directory, examples, settings, backend, pick=pick, threads_path=threads, resamples=resamples,
-                       audit_path=audit)
+                       audit_path=audit, twins_path=twins)
     _print_report(report)
     if ablation:
         _ablation(directory, examples, settings, report)
@@ -266,6 +284,7 @@ def _ablation(directory: Path, examples, settings: Settings, served: dict) -> No
     import numpy as np
 
     from bot.classify.ablation import ablate, frozen_features, ngram_features
+    from bot.classify.evaluate import OWN
     from bot.classify.e5_base import ensure_converted
     from bot.classify.decisions import Thresholds
     from bot.classify.version import read_config
@@ -279,7 +298,7 @@ def _ablation(directory: Path, examples, settings: Settings, served: dict) -> No
                f"fine-tuned {config.version}": served}
     (directory / "ablation.json").write_text(json.dumps(reports, indent=1, default=float) + "\n")
     table = Table(title="ablation: same rows, same suite, same thresholds")
-    groups = [g for g in served["groups"] if not g.startswith("chat:")] + ["chat (mean)"]
+    groups = [g for g in served["groups"] if not g.startswith(OWN)] + ["chat (mean)"]
     table.add_column("model")
     for g in groups:
         table.add_column(g)
@@ -318,7 +337,7 @@ def _print_report(report: dict) -> None:
                ("positive_apologised_rate", "positive→apology"), ("complaint_missed_rate", "complaint→nothing"),
                ("upset_ignored_rate", "upset→nothing")]
     WIDE.print(_metrics_table("out of distribution first (ood: never trained on; slice: held-out rows of a trained "
-                              "source; chat: our own lines)", "group", report["groups"], columns))
+                              "source; chat: our own lines; twin: our English ones translated)", "group", report["groups"], columns))
     product = report["product"]
     WIDE.print("product errors over every judged row: " + ", ".join(
         [f"{k} {product[k]:.3f} (goal ≤ {GOALS[k]:.2f})" for k in GOALS if k in product] +
@@ -442,6 +461,8 @@ def model_compare(
     models_dir: Annotated[Path, MODELS_DIR_OPTION] = DEFAULT_MODELS,
     audit: Annotated[Path, typer.Option(help="clearly positive rows read one by one (JSONL; skipped when absent)")] = (
         DEFAULT_AUDIT),
+    twins: Annotated[Path, typer.Option(help="our English chat lines translated, read beside them (folder; skipped when "
+                                            "absent)")] = DEFAULT_TWINS,
 ) -> None:
     """Is b better than a, beyond the luck of which rows the suite holds? A paired bootstrap of every figure."""
     from bot.classify.evaluate import group_of
@@ -457,7 +478,8 @@ def model_compare(
     for name in (a, b):
         if name not in versions:
             fail(f"no version {name!r}; known: {', '.join(versions) or 'none'}")
-    judged = [e for e in _corpus(corpus) if group_of(e)]
+    examples = _corpus(corpus)
+    judged = [e for e in examples if group_of(e)] + _twins(twins, examples)
     labelled, audited = _threads(threads), _audit(audit)  # a bad file fails before minutes of scoring
     verdicts = [judge(_load_classifier(versions[name], settings, backend), judged, labelled) for name in (a, b)]
     differences = compare(judged, *verdicts, labelled, resamples=resamples)
