@@ -213,7 +213,7 @@ def _latest_button(bot, user: str, action_id: str) -> dict:
 
 def test_two_approvers_first_wins(make_bot, fake, settings, tmp_path):
     bot = _approval_bot(make_bot, fake, settings, tmp_path)
-    requests = _ask_approval(bot)
+    _ask_approval(bot)
     asked = [c for c in bot.fake.calls_of("response_url") if "Asked" in (c.args.get("text") or "")][0].args["text"]
     assert f"<@{LEAD}>" in asked and f"<@{SUPERVISOR_ID}>" in asked
     wait_for_value(lambda: len(bot.fake.calls_of("chat.update")) >= 2)  # each copy learns where the others are
@@ -235,7 +235,7 @@ def test_two_approvers_first_wins(make_bot, fake, settings, tmp_path):
 
 def test_approve_then_deny_keeps_approved(make_bot, fake, settings, tmp_path):
     bot = _approval_bot(make_bot, fake, settings, tmp_path)
-    requests = _ask_approval(bot)
+    _ask_approval(bot)
     wait_for_value(lambda: len(bot.fake.calls_of("chat.update")) >= 2)
     ts = _copy_ts(bot, LEAD)
     bot.driver.click(LEAD, _latest_button(bot, LEAD, "coach_approve"), f"D{LEAD}", message_ts=ts, ephemeral=False)
