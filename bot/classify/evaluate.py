@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from bot.classify.chat_twins import SOURCE as TWIN_SOURCE
+from bot.classify.chat_twins import GROUP as TWIN_GROUP, SOURCE as TWIN_SOURCE
 from bot.classify.decisions import Probabilities, Thresholds, calibrated_probs, decide
 from bot.classify.datasets import NOT_ABUSIVE, POLARITY_OF_TONE, Example
 from bot.classify.metrics import expected_calibration_error, head_metrics
@@ -27,14 +27,14 @@ from bot.labels import COMPLAINTS, TONES
 GOALS = {"false_abusive_rate": 0.01, "positive_apologised_rate": 0.05, "complaint_missed_rate": 0.10}
 # reported beside the goals, without one: the cost of any change that buys fewer apologies by sending fewer cards
 WATCHED = ("upset_ignored_rate",)
+OWN = ("chat:", TWIN_GROUP)  # groups of our own lines: judged last, never picked on
 # upset: a negative tone that is not abuse (abuse has its own path and figures)
-OWN = ("chat:", "twin:")  # groups of our own lines: judged last, never picked on
 NEGATIVE_TONES = tuple(t for t, p in POLARITY_OF_TONE.items() if p == "negative" and t != "abusive")
 
 
 def group_of(example: Example) -> str | None:
     if example.source == TWIN_SOURCE:
-        return f"twin:{example.lang}"
+        return f"{TWIN_GROUP}{example.lang}"
     if example.split == "ood":
         return f"ood:{example.source}"
     if example.split != "val":

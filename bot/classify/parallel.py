@@ -5,8 +5,8 @@ rows are never trained on: datasets marks them). Each held-out row is read twice
 both readings are scored the same way; the difference is what the language alone costs. The chat-line gaps
 (evaluate.language_gaps) compare different sentences, all written by us; this one compares real text, sentence
 for sentence. Our English chat lines, translated (chat_twins.py), are read the same way: the only same-sentence
-gap on the complaint head. Rows are drawn in pairs for the interval (here, or in uncertainty.compare, where two versions'
-gaps are set side by side on the same draws).
+gap on the complaint head. Rows are drawn in pairs for the interval (here, or in uncertainty.compare, where two
+versions' gaps are set side by side on the same draws).
 """
 from __future__ import annotations
 

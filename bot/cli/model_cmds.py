@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.classify.recipe import DEFAULTS, TrainOptions
-from bot.cli.common import (DEFAULT_AUDIT, DEFAULT_CORPUS, DEFAULT_MODELS, DEFAULT_PAIRS, DEFAULT_THREADS, DEFAULT_TWINS,
-                            app, err, fail)
+from bot.cli.common import (DEFAULT_AUDIT, DEFAULT_CORPUS, DEFAULT_MODELS, DEFAULT_PAIRS, DEFAULT_THREADS,
+                            DEFAULT_TWINS, app, err, fail)
 from bot.settings import PROJECT_ROOT, Settings
 
 WIDE = Console(width=200)  # the suite tables are wide; a pipe or CI log would otherwise wrap them at 80
@@ -337,7 +337,8 @@ def _print_report(report: dict) -> None:
                ("positive_apologised_rate", "positive→apology"), ("complaint_missed_rate", "complaint→nothing"),
                ("upset_ignored_rate", "upset→nothing")]
     WIDE.print(_metrics_table("out of distribution first (ood: never trained on; slice: held-out rows of a trained "
-                              "source; chat: our own lines; twin: our English ones translated)", "group", report["groups"], columns))
+                              "source; chat: our own lines; twin: our English ones translated)", "group",
+                              report["groups"], columns))
     product = report["product"]
     WIDE.print("product errors over every judged row: " + ", ".join(
         [f"{k} {product[k]:.3f} (goal ≤ {GOALS[k]:.2f})" for k in GOALS if k in product] +

@@ -53,8 +53,9 @@ def test_translations_keep_their_originals_labels_and_get_their_own_group(tmp_pa
 
 def test_a_stale_source_or_a_near_copy_of_training_is_left_out_and_counted(tmp_path):
     folder = _folder(tmp_path)
-    _write(folder, "et.jsonl", [{"id": "tw0", "lang": "et", "text": "minu pakk on kaks nädalat hiljaks jäänud, kus see on?"},
-                                {"id": "tw1", "lang": "et", "text": "võtsite ühe tellimuse eest kaks korda raha"}])
+    _write(folder, "et.jsonl", [
+        {"id": "tw0", "lang": "et", "text": "minu pakk on kaks nädalat hiljaks jäänud, kus see on?"},
+        {"id": "tw1", "lang": "et", "text": "võtsite ühe tellimuse eest kaks korda raha"}])
     corpus = _corpus()
     corpus[2] = Example(ENGLISH[2][0], "en", "neutral", "none", "val", "handwritten")  # relabelled since translated
     twins = load_twins(folder, corpus)
@@ -68,8 +69,8 @@ def test_a_stale_source_or_a_near_copy_of_training_is_left_out_and_counted(tmp_p
     (json.dumps({"id": "tw9", "lang": "ru", "text": "нет такого"}), "a new id of source_en.jsonl"),
     (json.dumps({"id": "tw0", "lang": "et", "text": "vale keel"}), "needs lang 'ru'"),
     (json.dumps({"id": "tw0", "lang": "ru", "text": "  "}), "and a text"),
-    (json.dumps({"id": "tw0", "lang": "ru", "text": "раз"}) + "\n" + json.dumps({"id": "tw0", "lang": "ru", "text": "два"}),
-     "line 2"),
+    (json.dumps({"id": "tw0", "lang": "ru", "text": "раз"}) + "\n"
+     + json.dumps({"id": "tw0", "lang": "ru", "text": "два"}), "line 2"),
 ])
 def test_a_malformed_translation_is_an_error_naming_its_line(tmp_path, line, message):
     folder = _folder(tmp_path)
