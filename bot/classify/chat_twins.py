@@ -8,30 +8,23 @@ are our own lines, so they never enter the suite-wide (pooled) figures.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.classify.datasets import Example, near_copies
+from bot.classify.datasets import Example, jsonl_objects, near_copies
 
 SOURCE = "twin:chat"
 GROUP = "twin:"  # evaluate.group_of: twin:<lang>
 LANGUAGES = ("et", "ru", "zh")
 
 
-def _lines(path: Path) -> list[dict]:
+def _lines(path: Path) -> list[tuple[str, dict]]:
     out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            raise ValueError(f"{path.name} line {number}: {exc}") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not isinstance(obj.get("text"), str):
-            raise ValueError(f"{path.name} line {number}: needs string 'id' and 'text'")
-        out.append(obj | {"_line": number})
+    for where, obj in jsonl_objects(path):
+        if not isinstance(obj.get("id"), str) or not isinstance(obj.get("text"), str):
+            raise ValueError(f"{where}: needs string 'id' and 'text'")
+        out.append((where, obj))
     return out
 
 
@@ -55,9 +48,9 @@ def load_twins(folder: Path, corpus: Sequence[Example]) -> Twins:
     english = {(e.text, e.tone, e.complaint) for e in corpus
                if e.split == "val" and e.source == "handwritten" and e.lang == "en"}
     sources: dict[str, dict] = {}
-    for obj in _lines(source_path):
+    for where, obj in _lines(source_path):
         if obj["id"] in sources:
-            raise ValueError(f"{source_path.name} line {obj['_line']}: id {obj['id']} repeated")
+            raise ValueError(f"{where}: id {obj['id']} repeated")
         sources[obj["id"]] = obj
     twins, stale = [], 0
     for lang in LANGUAGES:
@@ -65,10 +58,9 @@ def load_twins(folder: Path, corpus: Sequence[Example]) -> Twins:
         if not path.is_file():
             continue
         seen: set[str] = set()
-        for obj in _lines(path):
+        for where, obj in _lines(path):
             if obj.get("lang") != lang or obj["id"] not in sources or obj["id"] in seen or not obj["text"].strip():
-                raise ValueError(f"{path.name} line {obj['_line']}: needs lang {lang!r}, a new id of source_en.jsonl "
-                                 "and a text")
+                raise ValueError(f"{where}: needs lang {lang!r}, a new id of source_en.jsonl and a text")
             seen.add(obj["id"])
             source = sources[obj["id"]]
             if (source["text"], source.get("tone"), source.get("complaint")) not in english:

