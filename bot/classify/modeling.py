@@ -117,10 +117,17 @@ class RecoveryModel(nn.Module):
         return hidden
 
     def upper(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.read(self.pool(hidden, attention_mask))
+
+    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The top layers' mean-pooled output: what every head reads (and what `train --align` compares)."""
         mask = additive_mask(attention_mask, hidden.dtype)
         for layer in self.bert.encoder.layer[self.split:]:
             hidden = _run(layer, hidden, mask)
-        pooled = self.dropout(mean_pool(hidden, attention_mask))
+        return mean_pool(hidden, attention_mask)
+
+    def read(self, pooled: torch.Tensor) -> dict[str, torch.Tensor]:
+        pooled = self.dropout(pooled)
         return {head: linear(pooled) for head, linear in self.heads.items()}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -30,6 +30,7 @@ class TrainOptions:
     agreement_heads: tuple[str, ...] = ()  # the heads it compares (empty: every head)
     agreement_free: tuple[str, ...] = ()   # "head:label" columns left out of it (neither compared nor pulled)
     agreement_top_only: bool = False      # its gradient reaches only the tuned top layers and heads, not the adapters
+    align: float = 0.0            # weight of pulling each translation's pooled embedding to its original's (0: off)
     start_from: str | None = None  # a version folder to go on from: its adapters kept as they are, its top trained on
     anchor_abusive: float = 0.0   # with start_from: weight of keeping each row's p(abusive) near the start's reading
     seed: int = 13
@@ -37,6 +38,11 @@ class TrainOptions:
     threads: int | None = None
     device: str = "cpu"
     progress: bool = True
+
+    @property
+    def uses_pairs(self) -> bool:
+        """Whether a loss reads translated pairs (the agreement loss, the alignment loss or both)."""
+        return self.agreement > 0 or self.align > 0
 
     def problems(self) -> list[str]:
         """Why this recipe cannot train (empty when it can)."""

@@ -35,7 +35,7 @@ from bot.classify.version import ModelConfig, read_config
 from bot.classify.vocabulary import kept_pieces
 
 IGNORE = -1
-AGREEMENT_PAIRS = 8  # translated pairs added to each step when the agreement loss is on
+AGREEMENT_PAIRS = 8  # translated pairs added to each step when the agreement or alignment loss is on
 WEAK_NONE = 0.5  # a positive message is almost never a complaint: a weak 'none' for rows with no complaint label
 
 
@@ -106,17 +106,17 @@ def _padded(ids: list[list[int]], rows: list[int], device: torch.device) -> tupl
     return torch.from_numpy(batch.input_ids).to(device), torch.from_numpy(batch.attention_mask).to(device)
 
 
-def pair_logits(model: RecoveryModel, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                top_only: bool) -> dict[str, torch.Tensor]:
-    """The translated pairs' readings for the agreement loss. `top_only` runs the adapted lower layers without
-    gradient, so that the loss moves only the top layers and heads, as it does by construction in v13's recipe
-    (frozen lower layers): on v14's recipe the loss moved the lower layers and the abusive boundary with them
-    (ag14f, stop 23)."""
+def pair_pooled(model: RecoveryModel, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                top_only: bool) -> torch.Tensor:
+    """The translated pairs' pooled embeddings for the pair losses. `top_only` runs the adapted lower layers without
+    gradient, so that the losses move only the top layers and heads, as they do by construction in v13's recipe
+    (frozen lower layers): on v14's recipe the agreement loss moved the lower layers and the abusive boundary with
+    them (ag14f, stop 23)."""
     if not top_only:
-        return model(input_ids, attention_mask)
+        return model.pool(model.lower(input_ids, attention_mask), attention_mask)
     with torch.no_grad():
         hidden = model.lower(input_ids, attention_mask)
-    return model.upper(hidden, attention_mask)
+    return model.pool(hidden, attention_mask)
 
 
 def encode_lower(model: RecoveryModel, ids: list[list[int]], batch_size: int = 64,
@@ -186,6 +186,18 @@ def agreement_loss(logits: dict[str, torch.Tensor], n_pairs: int, heads: Sequenc
         student = torch.log_softmax(values[n_pairs:2 * n_pairs].float(), 1)
         total = total + (teacher.exp() * (teacher - student)).sum(1).mean()
     return total
+
+
+def alignment_loss(pooled: torch.Tensor, n_pairs: int) -> torch.Tensor:
+    """How far each translation's pooled embedding points from its English original's (1 - cosine, mean over pairs).
+
+    The agreement loss compares only what the heads make of a pair (a dozen numbers per head); this compares the
+    whole 384-dimensional reading every head starts from, as multilingual distillation does (Reimers & Gurevych,
+    2020), so what the heads learn from English rows can carry to a translation they never saw. The English side is
+    the teacher and gets no gradient, as in the agreement loss."""
+    teacher = pooled[:n_pairs].detach().float()
+    student = pooled[n_pairs:2 * n_pairs].float()
+    return (1 - torch.nn.functional.cosine_similarity(student, teacher, dim=1)).mean()
 
 
 def abusive_readings(model: RecoveryModel, states: list[torch.Tensor] | None, ids: list[list[int]],
@@ -268,8 +280,8 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
     rng = random.Random(options.seed)
     if options.problems():
         raise ValueError("; ".join(options.problems()))
-    if options.agreement > 0 and not pairs:
-        raise ValueError("the agreement loss needs translated pairs")
+    if options.uses_pairs and not pairs:
+        raise ValueError("a pair loss (--agreement, --align) needs translated pairs")
     begun = read_config(Path(options.start_from)) if options.start_from else None
     if begun is not None:  # the architecture is the start's; its adapters are merged, frozen and saved again
         options = replace(options, layers=begun.layers, trained_layers=begun.trained_layers,
@@ -288,7 +300,7 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
     model.to(options.device)
     encoder = InputEncoder(load_tokenizer(base_dir, options.max_tokens))
     ids = encoder.ids([e.text for e in rows])
-    pairs = list(pairs) if options.agreement > 0 else []
+    pairs = list(pairs) if options.uses_pairs else []
     # each pair's original at len(rows) + k, its translation at len(rows) + len(pairs) + k
     all_ids = ids + encoder.ids([p[0] for p in pairs]) + encoder.ids([p[1] for p in pairs])
     free: dict[str, list[int]] = {}  # --agreement-free "head:label" -> that head's column indices
@@ -302,6 +314,11 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
     def run(batch: list[int]) -> dict[str, torch.Tensor]:
         return model(*_padded(all_ids, batch, options.device)) if states is None else \
             model.upper(*stack(states, batch, options.device))
+
+    def pooled_pairs(both: list[int]) -> torch.Tensor:
+        if states is not None:
+            return model.pool(*stack(states, both, options.device))
+        return pair_pooled(model, *_padded(all_ids, both, options.device), options.agreement_top_only)
 
     # the start's own p(abusive) per training row, read once before training moves anything (--anchor-abusive)
     anchor = abusive_readings(model, states, ids, options.device) if options.anchor_abusive > 0 else None
@@ -332,10 +349,12 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
                 if pairs:
                     chosen = pair_rng.sample(range(len(pairs)), min(AGREEMENT_PAIRS, len(pairs)))
                     both = [len(rows) + k for k in chosen] + [len(rows) + len(pairs) + k for k in chosen]
-                    readings = run(both) if states is not None else pair_logits(
-                        model, *_padded(all_ids, both, options.device), options.agreement_top_only)
-                    loss = loss + options.agreement * agreement_loss(readings, len(chosen), options.agreement_heads,
-                                                                     free)
+                    pooled = pooled_pairs(both)
+                    if options.agreement > 0:
+                        loss = loss + options.agreement * agreement_loss(
+                            model.read(pooled), len(chosen), options.agreement_heads, free)
+                    if options.align > 0:
+                        loss = loss + options.align * alignment_loss(pooled, len(chosen))
                 optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)

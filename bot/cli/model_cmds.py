@@ -76,8 +76,11 @@ def train(
     agreement: Annotated[float, typer.Option(min=0.0, max=10.0, help=(
         "weight of the loss pulling each translation's reading to its English original's (0 off)"))] = (
         DEFAULTS.agreement),
+    align: Annotated[float, typer.Option(min=0.0, max=10.0, help=(
+        "weight of the loss pulling each translation's pooled embedding to its English original's, 1 - cosine "
+        "(0 off; the same pairs as --agreement)"))] = DEFAULTS.align,
     pairs: Annotated[Optional[list[Path]], typer.Option(help=(
-        "folder of translated lines with their English originals, for --agreement (repeatable; default: "
+        "folder of translated lines with their English originals, for --agreement and --align (repeatable; default: "
         "data/handwritten and data/trials)"))] = None,
     agreement_head: Annotated[Optional[list[str]], typer.Option(help=(
         "compare only this head's readings in the agreement loss (repeatable: tone, complaint, polarity; "
@@ -112,7 +115,7 @@ def train(
                            adapter_rank=adapter_rank, device=device, max_rows=max_rows, threads=threads, seed=seed,
                            language_balance=language_balance, agreement=agreement,
                            agreement_heads=tuple(agreement_head or ()), agreement_free=tuple(agreement_free or ()),
-                           agreement_top_only=agreement_top_only, start_from=start_from,
+                           agreement_top_only=agreement_top_only, align=align, start_from=start_from,
                            anchor_abusive=anchor_abusive)
     if options.problems():  # refused before torch, the corpus or the base load
         fail("; ".join(options.problems())
@@ -133,13 +136,13 @@ def train(
     if unknown := sorted(set(pairs_skip_tone or ()) - set(TONES)):
         fail(f"--pairs-skip-tone {', '.join(unknown)}: not a tone ({', '.join(TONES)})")
     translated: list[tuple[str, str, str]] = []
-    for folder in (pairs or DEFAULT_PAIRS) if agreement > 0 else []:
+    for folder in (pairs or DEFAULT_PAIRS) if options.uses_pairs else []:
         try:
             translated += parallel_pairs(folder, tuple(pairs_skip_tone or ()))
         except (OSError, ValueError, KeyError) as exc:
             fail(f"--pairs {folder}: {exc}")
-    if agreement > 0 and not translated:
-        fail("--agreement needs translated lines with their English originals; none in "
+    if options.uses_pairs and not translated:
+        fail("--agreement or --align needs translated lines with their English originals; none in "
              + ", ".join(map(str, pairs or DEFAULT_PAIRS)))
     examples = _corpus(corpus)
     translated = pairs_clear_of_validation(translated, examples)

@@ -100,8 +100,9 @@ def test_train_refuses_an_agreement_loss_without_pairs_before_reading_the_corpus
     missing = tmp_path / "no-corpus.jsonl.gz"
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = CliRunner().invoke(app, ["train", "--corpus", str(missing), "--agreement", "1", "--pairs", str(empty)])
-    assert result.exit_code == 1 and "needs translated lines with their English originals" in result.output
+    for loss in ("--agreement", "--align"):
+        result = CliRunner().invoke(app, ["train", "--corpus", str(missing), loss, "1", "--pairs", str(empty)])
+        assert result.exit_code == 1 and "needs translated lines with their English originals" in result.output
     (empty / "translated_ru.jsonl").write_text('{"id": "x1", "text": "привет", "lang": "ru"}\n')
     result = CliRunner().invoke(app, ["train", "--corpus", str(missing), "--agreement", "1", "--pairs", str(empty)])
     assert result.exit_code == 1 and "no English original for id 'x1'" in result.output

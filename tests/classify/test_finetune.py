@@ -206,12 +206,13 @@ def test_adapters_are_stored_small_and_merged_on_load(adapted, e5_base, cache):
         assert np.abs(fp32[head] - reference[head]).max() < 1e-4
 
 
-def test_the_agreement_can_be_kept_out_of_the_adapters(adapted, e5_base):
-    """--agreement-top-only: the pairs' loss trains the top layer and heads; the adapters get no gradient from it."""
+@pytest.mark.parametrize("loss", ["agreement", "align"])
+def test_the_pair_losses_can_be_kept_out_of_the_adapters(adapted, e5_base, loss):
+    """--agreement-top-only: the pairs' losses train the top layer and heads; the adapters get no gradient."""
     import torch
 
     from bot.classify.modeling import RecoveryModel
-    from bot.classify.train import agreement_loss, pair_logits
+    from bot.classify.train import agreement_loss, alignment_loss, pair_pooled
 
     config = read_config(adapted)
     batch = InputEncoder(load_tokenizer(e5_base, 32)).batch(["thank you, it arrived", "спасибо, всё пришло"])
@@ -224,7 +225,8 @@ def test_the_agreement_can_be_kept_out_of_the_adapters(adapted, e5_base):
         model.trainable()
         for adapter in model.adapters().values():
             torch.nn.init.normal_(adapter.b, std=0.02)  # as after some training: b starts at zero
-        agreement_loss(pair_logits(model, ids, mask, top_only), 1).backward()
+        pooled = pair_pooled(model, ids, mask, top_only)
+        (agreement_loss(model.read(pooled), 1) if loss == "agreement" else alignment_loss(pooled, 1)).backward()
         adapters = [p.grad for a in model.adapters().values() for p in (a.a, a.b)]
         top = [p.grad for p in model.bert.encoder.layer[-1].parameters()]
         grads[top_only] = (sum(0.0 if g is None else g.abs().sum().item() for g in adapters),
@@ -368,6 +370,21 @@ def test_the_agreement_loss_pulls_only_the_translation_toward_the_original():
     assert agreement_loss(both, 1, ("tone",)).item() == pytest.approx(loss.item())
 
 
+def test_the_alignment_loss_pulls_only_the_translation_toward_the_original():
+    import torch
+
+    from bot.classify.train import alignment_loss
+
+    original = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], requires_grad=True)
+    translation = torch.tensor([[0.0, 1.0, 0.0], [0.0, 3.0, 0.0]], requires_grad=True)
+    loss = alignment_loss(torch.cat([original, translation]), 2)
+    loss.backward()
+    assert loss.item() == pytest.approx(0.5)  # orthogonal (1) and parallel at another length (0), averaged
+    assert torch.all(original.grad == 0) and translation.grad[0].abs().sum() > 0  # the English side is the teacher
+    assert translation.grad[1].abs().sum() == pytest.approx(0.0, abs=1e-6)  # only the direction counts
+    assert alignment_loss(torch.cat([original, original]).detach(), 2).item() == pytest.approx(0.0, abs=1e-6)
+
+
 def test_a_free_column_is_neither_compared_nor_pulled():
     import torch
 
@@ -419,6 +436,32 @@ def test_training_with_the_agreement_loss_reads_translations_more_like_their_ori
         model = RecoveryModel.load_version(version, e5_base, read_config(version)).eval()
         with torch.no_grad():
             gaps.append(agreement_loss(model(ids, mask), len(PAIRS)).item())
+    assert gaps[1] < 0.7 * gaps[0]
+
+
+def test_training_with_the_alignment_loss_brings_translations_embeddings_to_their_originals(tiny, e5_base,
+                                                                                                  tmp_path):
+    """--align alone (no agreement) draws on the pairs and leaves translations pointing nearer their originals."""
+    import torch
+
+    from bot.classify.modeling import RecoveryModel
+    from bot.classify.train import alignment_loss
+
+    options = dataclasses.replace(read_options(tiny), version="valign", align=5.0)
+    with pytest.raises(ValueError, match="needs translated pairs"):
+        train_version(corpus(), tmp_path, e5_base, options)
+    aligned = train_version(corpus(), tmp_path, e5_base, options, PAIRS)
+    training = json.loads((aligned / "training.json").read_text())
+    assert training["options"]["align"] == 5.0 and training["options"]["agreement"] == 0.0
+    assert training["agreement_pairs"] == {"et": 1, "ru": 2, "zh": 1}
+    encoder = InputEncoder(load_tokenizer(e5_base, 32))
+    batch = encoder.batch([p[0] for p in PAIRS] + [p[1] for p in PAIRS])
+    ids, mask = torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask)
+    gaps = []
+    for version in (tiny, aligned):
+        model = RecoveryModel.load_version(version, e5_base, read_config(version)).eval()
+        with torch.no_grad():
+            gaps.append(alignment_loss(model.pool(model.lower(ids, mask), mask), len(PAIRS)).item())
     assert gaps[1] < 0.7 * gaps[0]
 
 
