@@ -20,6 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# the pairs of data/trials plus the translated chat lines (data/handwritten, and stop 27's Estonian ones)
+CHAT_PAIRS = ("data/trials", "data/handwritten", "data/trials/et_chat")
 V13 = {"trained_layers": 2, "adapter_rank": 0, "epochs": 3}  # v13's recipe (TrainOptions' defaults are v14's)
 TRIALS: dict[str, dict] = {
     "ref": V13,
@@ -52,11 +54,19 @@ TRIALS: dict[str, dict] = {
     # v15, the served version (stop 25): go14cpa at anchor weight 5, on the corpus with the staff-directed abuse lines
     "v15": {"start_from": str(ROOT / "models" / "v14"), "epochs": 2, "agreement": 1.0,
             "agreement_heads": ("complaint", "polarity"), "anchor_abusive": 5.0},
+    # stop 28: the alignment loss (pooled embeddings of a pair pulled together, `train --align`) on v15's recipe,
+    # with data/trials' pairs (al16) and with the chat-line pairs too (al16c): both noise or a slide on CPU (model
+    # card); and on v14's whole recipe, where the adapters let it reach the lower layers, for seeds
+    "al16": {"start_from": str(ROOT / "models" / "v14"), "epochs": 2, "agreement": 1.0, "align": 1.0,
+             "agreement_heads": ("complaint", "polarity"), "anchor_abusive": 5.0},
+    "al16c": {"start_from": str(ROOT / "models" / "v14"), "epochs": 2, "agreement": 1.0, "align": 1.0,
+              "agreement_heads": ("complaint", "polarity"), "anchor_abusive": 5.0, "pair_dirs": CHAT_PAIRS},
+    "lora16e5al": V13 | {"adapter_rank": 16, "epochs": 5, "align": 1.0, "pair_dirs": CHAT_PAIRS},
     "smoke": {"layers": 2, "trained_layers": 1, "adapter_rank": 4, "epochs": 1, "max_rows": 300},  # a dry run
 }
 
 
-PAIRS = ROOT / "data" / "trials"  # where a recipe with agreement > 0 reads its translated pairs
+PAIRS = ("data/trials",)  # where a recipe with a pair loss (agreement, align) reads pairs, unless it names pair_dirs
 
 
 def run_trial(name: str, base: str, out: str, device: str) -> dict:
@@ -75,9 +85,12 @@ def run_trial(name: str, base: str, out: str, device: str) -> dict:
     recipe, _, seed = name.partition("@")  # "ref@14": the ref recipe with seed 14
     recipe_options = dict(TRIALS[recipe])
     skip_tones = recipe_options.pop("skip_tones", ())
+    pair_dirs = recipe_options.pop("pair_dirs", PAIRS)
     options = TrainOptions(version=name.replace("@", "-s"), device=device, progress=False,
                            **(recipe_options | ({"seed": int(seed)} if seed else {})))
-    pairs = pairs_clear_of_validation(parallel_pairs(PAIRS, skip_tones), examples) if options.agreement > 0 else []
+    pairs = [pair for folder in pair_dirs for pair in parallel_pairs(ROOT / folder, skip_tones)] \
+        if options.uses_pairs else []
+    pairs = pairs_clear_of_validation(pairs, examples)
     directory = train_version(examples, Path(out), Path(base), options, pairs)
     trained = time.perf_counter() - started
     state = load_file(str(directory / WEIGHTS))  # vocab.kept: bundle ids -> the full vocabulary's ids
