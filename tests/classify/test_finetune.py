@@ -415,53 +415,34 @@ def test_the_agreement_heads_are_the_model_heads():
         "no such head:label to leave out of the agreement loss: abusive (e.g. tone:abusive)"]
 
 
-def test_training_with_the_agreement_loss_reads_translations_more_like_their_originals(tiny, e5_base, tmp_path):
+@pytest.mark.parametrize("loss", ["agreement", "align"])
+def test_training_with_a_pair_loss_reads_translations_more_like_their_originals(tiny, e5_base, tmp_path, loss):
+    """--agreement: the heads read a translation more as its original; --align (alone, no agreement: it draws on
+    the pairs too): its pooled embedding points nearer the original's."""
     import torch
 
     from bot.classify.modeling import RecoveryModel
-    from bot.classify.train import agreement_loss
+    from bot.classify.train import agreement_loss, alignment_loss
 
-    options = dataclasses.replace(read_options(tiny), version="vagree", agreement=5.0)
+    options = dataclasses.replace(read_options(tiny), version=f"v{loss}", **{loss: 5.0})
     with pytest.raises(ValueError, match="needs translated pairs"):
         train_version(corpus(), tmp_path, e5_base, options)
-    agreed = train_version(corpus(), tmp_path, e5_base, options, PAIRS)
-    training = json.loads((agreed / "training.json").read_text())
-    assert training["options"]["agreement"] == 5.0
-    assert training["agreement_pairs"] == {"et": 1, "ru": 2, "zh": 1}
+    trained = train_version(corpus(), tmp_path, e5_base, options, PAIRS)
+    recorded = json.loads((trained / "training.json").read_text())
+    other = "align" if loss == "agreement" else "agreement"
+    assert recorded["options"][loss] == 5.0 and recorded["options"][other] == 0
+    assert recorded["agreement_pairs"] == {"et": 1, "ru": 2, "zh": 1}
     encoder = InputEncoder(load_tokenizer(e5_base, 32))
     batch = encoder.batch([p[0] for p in PAIRS] + [p[1] for p in PAIRS])
     ids, mask = torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask)
     gaps = []
-    for version in (tiny, agreed):
+    for version in (tiny, trained):
         model = RecoveryModel.load_version(version, e5_base, read_config(version)).eval()
         with torch.no_grad():
-            gaps.append(agreement_loss(model(ids, mask), len(PAIRS)).item())
-    assert gaps[1] < 0.7 * gaps[0]
-
-
-def test_training_with_the_alignment_loss_brings_translations_embeddings_to_their_originals(tiny, e5_base,
-                                                                                                  tmp_path):
-    """--align alone (no agreement) draws on the pairs and leaves translations pointing nearer their originals."""
-    import torch
-
-    from bot.classify.modeling import RecoveryModel
-    from bot.classify.train import alignment_loss
-
-    options = dataclasses.replace(read_options(tiny), version="valign", align=5.0)
-    with pytest.raises(ValueError, match="needs translated pairs"):
-        train_version(corpus(), tmp_path, e5_base, options)
-    aligned = train_version(corpus(), tmp_path, e5_base, options, PAIRS)
-    training = json.loads((aligned / "training.json").read_text())
-    assert training["options"]["align"] == 5.0 and training["options"]["agreement"] == 0.0
-    assert training["agreement_pairs"] == {"et": 1, "ru": 2, "zh": 1}
-    encoder = InputEncoder(load_tokenizer(e5_base, 32))
-    batch = encoder.batch([p[0] for p in PAIRS] + [p[1] for p in PAIRS])
-    ids, mask = torch.from_numpy(batch.input_ids), torch.from_numpy(batch.attention_mask)
-    gaps = []
-    for version in (tiny, aligned):
-        model = RecoveryModel.load_version(version, e5_base, read_config(version)).eval()
-        with torch.no_grad():
-            gaps.append(alignment_loss(model.pool(model.lower(ids, mask), mask), len(PAIRS)).item())
+            pooled = model.pool(model.lower(ids, mask), mask)
+            gap = agreement_loss(model.read(pooled), len(PAIRS)) if loss == "agreement" else \
+                alignment_loss(pooled, len(PAIRS))
+        gaps.append(gap.item())
     assert gaps[1] < 0.7 * gaps[0]
 
 
