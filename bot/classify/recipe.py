@@ -29,7 +29,7 @@ class TrainOptions:
     agreement: float = 0.0        # weight of the cross-lingual agreement loss on translated pairs (0: off)
     agreement_heads: tuple[str, ...] = ()  # the heads it compares (empty: every head)
     agreement_free: tuple[str, ...] = ()   # "head:label" columns left out of it (neither compared nor pulled)
-    agreement_top_only: bool = False      # its gradient reaches only the tuned top layers and heads, not the adapters
+    agreement_top_only: bool = False      # pair losses reach only the tuned top layers and heads, not the adapters
     align: float = 0.0            # weight of pulling each translation's pooled embedding to its original's (0: off)
     start_from: str | None = None  # a version folder to go on from: its adapters kept as they are, its top trained on
     anchor_abusive: float = 0.0   # with start_from: weight of keeping each row's p(abusive) near the start's reading

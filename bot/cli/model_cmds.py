@@ -88,7 +88,7 @@ def train(
     agreement_free: Annotated[Optional[list[str]], typer.Option(help=(
         "leave this head:label column out of the agreement loss (repeatable; e.g. tone:abusive)"))] = None,
     agreement_top_only: Annotated[bool, typer.Option(help=(
-        "let the agreement loss train only the tuned top layers and heads, not the lower layers' adapters"))] = (
+        "let the pair losses (--agreement, --align) train only the tuned top layers and heads, not the adapters"))] = (
         DEFAULTS.agreement_top_only),
     pairs_skip_tone: Annotated[Optional[list[str]], typer.Option(help=(
         "leave out pairs whose English original has this tone (repeatable; e.g. angry)"))] = None,
