@@ -76,8 +76,8 @@ def scaled(probs: Probabilities, scale: float) -> Probabilities:
 
 def curve(judged: Sequence[Example], probs: Probabilities, thresholds: Thresholds,
           scales: Sequence[float] = UPSET_SCALES) -> Curve:
-    counted = set(pooled(judged))
-    rows = {rate: [i for i in idx if i in counted] for rate, idx in error_rows(judged).items()}
+    inside = set(pooled(judged))
+    rows = {rate: [i for i in idx if i in inside] for rate, idx in error_rows(judged).items()}
     positive, upset = np.array(rows[POSITIVE], int), np.array(rows[UPSET], int)
     counted = np.concatenate([positive, upset])  # only these rows' paths matter: decide them alone, per scale
     texts, sub = [judged[i] for i in counted], {h: v[counted] for h, v in probs.items()}

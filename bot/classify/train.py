@@ -35,7 +35,7 @@ from bot.classify.version import ModelConfig, read_config
 from bot.classify.vocabulary import kept_pieces
 
 IGNORE = -1
-AGREEMENT_PAIRS = 8  # translated pairs added to each step when the agreement or alignment loss is on
+PAIRS_PER_STEP = 8  # translated pairs added to each step when the agreement or alignment loss is on
 WEAK_NONE = 0.5  # a positive message is almost never a complaint: a weak 'none' for rows with no complaint label
 
 
@@ -347,7 +347,7 @@ def train_version(examples: list[Example], out_dir: Path, base_dir: Path, option
                 if anchor is not None:
                     loss = loss + options.anchor_abusive * anchor_loss(logits["tone"], anchor[batch], config)
                 if pairs:
-                    chosen = pair_rng.sample(range(len(pairs)), min(AGREEMENT_PAIRS, len(pairs)))
+                    chosen = pair_rng.sample(range(len(pairs)), min(PAIRS_PER_STEP, len(pairs)))
                     both = [len(rows) + k for k in chosen] + [len(rows) + len(pairs) + k for k in chosen]
                     pooled = pooled_pairs(both)
                     if options.agreement > 0:

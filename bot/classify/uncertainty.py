@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bot.classify.base import BaseClassifier
-from bot.classify.chat_twins import SOURCE as TWIN_SOURCE
 from bot.classify.decisions import Probabilities, Thresholds
 from bot.classify.datasets import Example
-from bot.classify.evaluate import GOALS, WATCHED, group_of, suite_report
+from bot.classify.evaluate import GOALS, WATCHED, group_of, pooled, suite_report
 from bot.classify.labelled_threads import LabelledThread, thread_paths, thread_rates
 from bot.classify.parallel import PREFIX as PARALLEL, Originals, Reading, gap_figures, read_originals
 from bot.classify.percentile import LEVEL, Interval, percentile_interval
@@ -95,10 +94,12 @@ def _draws(judged: Sequence[Example], threads: Sequence[LabelledThread], resampl
     rng = np.random.default_rng(seed)
     row_strata = _strata([group_of(e) or "" for e in judged])
     thread_strata = _strata([t.lang for t in threads])
-    # the translated chat lines draw from a stream of their own: adding them leaves every other figure's draws alone
-    twin_rng = np.random.default_rng((seed, 1))
-    twins = [idx for idx in row_strata if judged[idx[0]].source == TWIN_SOURCE]
-    row_strata = [idx for idx in row_strata if judged[idx[0]].source != TWIN_SOURCE]
+    # rows outside the pooled figures (evaluate.pooled: the translated chat lines) draw from a stream of their own,
+    # so adding them leaves every other figure's draws alone; a group is wholly inside or outside
+    inside = set(pooled(judged))
+    apart_rng = np.random.default_rng((seed, 1))
+    apart = [idx for idx in row_strata if idx[0] not in inside]
+    row_strata = [idx for idx in row_strata if idx[0] in inside]
 
     def redraw(strata: list[np.ndarray], generator: np.random.Generator = rng) -> np.ndarray:
         parts = [generator.choice(idx, size=len(idx), replace=True) for idx in strata]
@@ -106,7 +107,7 @@ def _draws(judged: Sequence[Example], threads: Sequence[LabelledThread], resampl
 
     for _ in range(resamples):
         rows = redraw(row_strata)
-        yield Draw(np.concatenate([rows, redraw(twins, twin_rng)]), redraw(thread_strata))
+        yield Draw(np.concatenate([rows, redraw(apart, apart_rng)]), redraw(thread_strata))
 
 
 def figures(judged: Sequence[Example], threads: Sequence[LabelledThread], verdicts: Verdicts,
