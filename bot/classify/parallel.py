@@ -68,12 +68,22 @@ class Originals:
 
 def read_originals(judged: Sequence[Example], thresholds: Thresholds,
                    predict: Callable[[list[str]], Probabilities]) -> dict[str, Originals]:
-    """Per held-out group whose rows keep an original: those originals read in English (`predict`: calibrated)."""
+    """Per held-out group whose rows keep an original: those originals read in English (`predict`: calibrated).
+
+    Each original is read once: the three twin groups share their English lines, and a later group reads only the
+    texts no earlier group did (group by group, so each group's own call is what it was alone)."""
     out = {}
+    read: dict[str, dict[str, np.ndarray]] = {}  # original text -> its probabilities per head
     for group in sorted({group_of(e) for e in judged if e.original}):
         idx = np.array([i for i, e in enumerate(judged) if group_of(e) == group and e.original])
         originals = [replace(judged[i], text=judged[i].original, lang="en", original=None) for i in idx]
-        out[group] = Originals(idx, Reading.of(originals, predict([e.text for e in originals]), thresholds))
+        new = list(dict.fromkeys(e.text for e in originals if e.text not in read))
+        if new:
+            probs = predict(new)
+            read |= {text: {h: v[k] for h, v in probs.items()} for k, text in enumerate(new)}
+        heads = read[originals[0].text]
+        probs = {h: np.stack([read[e.text][h] for e in originals]) for h in heads}
+        out[group] = Originals(idx, Reading.of(originals, probs, thresholds))
     return out
 
 

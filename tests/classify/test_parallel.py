@@ -62,6 +62,28 @@ def test_a_translation_read_worse_trails_its_original_and_the_sign_says_worse():
     assert 0 < low < 25.0 < high  # the misread rows are drawn more or less often, never away
 
 
+def test_an_original_shared_by_several_groups_is_read_once():
+    """The chat twins' three languages share their English lines: each is read once, and every group gets the
+    reading it would get alone."""
+    from bot.classify.chat_twins import SOURCE
+
+    rows = _rows()
+    rows += [Example(f"{lang} twin {i}", lang, "positive", "none", "val", SOURCE, original=f"thanks, twin {i}")
+             for lang in ("et", "ru", "zh") for i in range(5)]
+    asked: list[str] = []
+
+    def predict(texts: list[str]) -> dict[str, np.ndarray]:
+        asked.extend(texts)
+        return _reading(texts, set())
+
+    originals = read_originals(rows, THRESHOLDS, predict)
+    assert sorted(originals) == ["ood:ru_goemotions", "twin:et", "twin:ru", "twin:zh"]
+    assert len(asked) == len(set(asked)) == 80 + 5
+    for group, orig in originals.items():
+        alone = _reading([rows[i].original for i in orig.idx], set())
+        assert all(np.array_equal(orig.reading.probs[h], alone[h]) for h in alone)
+
+
 def test_the_same_reading_in_both_languages_costs_nothing():
     rows = _rows()
     report = _report(rows, set(), resamples=50)
